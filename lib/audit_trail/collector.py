@@ -1,0 +1,289 @@
+"""The collection loop: plan windows, page through each, drop what was already written, emit, checkpoint.
+
+Guarantees, whatever the API's sort order or bound inclusivity:
+- a record is written at most once per input: its id is remembered in the checkpoint, which is
+  committed after each page has been written and flushed (a crash between pages replays nothing);
+- a record is not skipped: the watermark only moves when a whole window has been read, each window
+  re-reads ``overlap`` before the watermark, and a window whose totals moved while it was paged is
+  paged again.
+What the API itself no longer holds (retention, per-search result cap) is reported as a gap in the
+collection summary instead of being silently missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Deque, List, Optional, Tuple
+
+from .checkpoint import Checkpoint
+from .emit import EventSink
+from .errors import (
+    AuditTrailError,
+    RateLimited,
+    RetriableSourceError,
+    RetriesExhausted,
+)
+from .pacing import Pacer, RetryPolicy
+from .source import AuditSource, Page, Window
+from .summary import Gap, WindowSummary
+
+
+@dataclass(frozen=True)
+class CollectionPolicy:
+    """How far back and how close to now to read.
+
+    ``settle_seconds``: records newer than now minus this wait for the next run (ingestion delay).
+    ``overlap_seconds``: each run re-reads this much before the watermark; ids already written are
+    dropped. ``retention_margin_seconds`` keeps requests clear of the API's retention edge, where a
+    request could be rejected or race the purge. ``max_passes`` bounds re-paging a window whose totals
+    moved while it was read. ``start_ms`` is where a first run begins (None: as far back as the API holds).
+    """
+
+    settle_seconds: float = 300.0
+    overlap_seconds: float = 900.0
+    page_size: int = 1000
+    retention_margin_seconds: float = 3600.0
+    max_passes: int = 3
+    start_ms: Optional[int] = None
+
+
+class RunAborted(AuditTrailError):
+    """The run stops early; what was written so far is checkpointed."""
+
+
+@dataclass
+class RunResult:
+    windows: List[WindowSummary] = field(default_factory=list)
+    records_emitted: int = 0
+    error: Optional[BaseException] = None
+
+
+def content_id(record: Any) -> str:
+    """A stand-in id for a record that has none: the hash of its canonical JSON."""
+    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class Collector:
+    def __init__(
+        self,
+        source: AuditSource,
+        checkpoint: Checkpoint,
+        sink: EventSink,
+        policy: CollectionPolicy,
+        retry: RetryPolicy,
+        pacer: Pacer,
+        logger: logging.Logger,
+        wall_clock: Callable[[], float] = time.time,
+        on_window: Optional[Callable[[WindowSummary], None]] = None,
+        input_name: str = "",
+    ) -> None:
+        self.input_name = input_name
+        self.source = source
+        self.checkpoint = checkpoint
+        self.sink = sink
+        self.policy = policy
+        self.retry = retry
+        self.pacer = pacer
+        self.logger = logger
+        self.wall_clock = wall_clock
+        self.on_window = on_window
+        self.summary_sourcetype = source.sourcetype + ":collection"
+
+    # -- planning ---------------------------------------------------------------------------------
+
+    def plan(self) -> Tuple[Optional[Window], List[Gap]]:
+        """The window this run reads, and what is already beyond the API's reach."""
+        now_ms = int(self.wall_clock() * 1000)
+        end_ms = now_ms - int(self.policy.settle_seconds * 1000)
+        limits = self.source.limits
+        floor_ms = now_ms - int((limits.retention_seconds - self.policy.retention_margin_seconds) * 1000)
+        gaps: List[Gap] = []
+        watermark = self.checkpoint.state.watermark_ms
+        if watermark is None:
+            start_ms = floor_ms
+            if self.policy.start_ms is not None:
+                if self.policy.start_ms < floor_ms:
+                    gaps.append(Gap("retention", self.policy.start_ms, floor_ms - 1, None))
+                else:
+                    start_ms = self.policy.start_ms
+        else:
+            start_ms = watermark - int(self.policy.overlap_seconds * 1000)
+            if start_ms < floor_ms:
+                if watermark < floor_ms:
+                    gaps.append(Gap("retention", watermark + 1, floor_ms - 1, None))
+                start_ms = floor_ms
+        if start_ms > end_ms:
+            return None, gaps
+        return Window(start_ms, end_ms), gaps
+
+    # -- running ----------------------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        result = RunResult()
+        window, gaps = self.plan()
+        if window is None:
+            self.logger.info("action=nothing_to_collect reason=settle_not_elapsed")
+            return result
+        pending: Deque[Window] = deque([window])
+        first = True
+        while pending:
+            current = pending.popleft()
+            summary = WindowSummary.start(current, self.source.name, self.wall_clock())
+            summary.input_name = self.input_name
+            if first:
+                summary.gaps.extend(gaps)
+                first = False
+            try:
+                split = self._collect_window(current, summary)
+            except (RunAborted, RetriesExhausted, AuditTrailError) as exc:
+                summary.finish(self.wall_clock(), status="partial" if summary.records_emitted else "failed",
+                               error=_describe(exc))
+                self._report(summary, result)
+                result.error = exc
+                return result
+            if split is not None:
+                # Older half first, so the watermark can advance as each half completes.
+                pending.extendleft(reversed(split))
+                summary.split = True
+                self.logger.info(
+                    "action=window_split window_from=%s window_to=%s total_found=%s cap=%d",
+                    summary.window_from, summary.window_to, summary.total_found,
+                    self.source.limits.max_results_per_search,
+                )
+                continue
+            summary.finish(self.wall_clock(), status="complete")
+            self._report(summary, result)
+        return result
+
+    def _report(self, summary: WindowSummary, result: RunResult) -> None:
+        result.windows.append(summary)
+        result.records_emitted += summary.records_emitted
+        self.sink.write(json.dumps(summary.to_event(), separators=(",", ":")), int(summary.finished_at * 1000),
+                        self.summary_sourcetype)
+        self.sink.flush()
+        level = logging.INFO if summary.status == "complete" else logging.ERROR
+        self.logger.log(
+            level,
+            "action=window_%s window_from=%s window_to=%s pages=%d requests=%d records_emitted=%d "
+            "total_found=%s duplicates_dropped=%d malformed_records=%d retries=%d rate_limited=%d gaps=%d%s",
+            summary.status, summary.window_from, summary.window_to, summary.pages, summary.requests,
+            summary.records_emitted, summary.total_found, summary.duplicates_dropped, summary.malformed_records,
+            summary.retries, summary.rate_limited, len(summary.gaps),
+            f" error={summary.error!r}" if summary.error else "",
+        )
+        if self.on_window is not None:
+            self.on_window(summary)
+
+    def _collect_window(self, window: Window, summary: WindowSummary) -> Optional[Tuple[Window, Window]]:
+        cap = self.source.limits.max_results_per_search
+        per_page = min(self.policy.page_size, self.source.limits.max_page_size)
+        for attempt in range(1, self.policy.max_passes + 1):
+            page_no = 1
+            first_total: Optional[int] = None
+            moved = False
+            while True:
+                page = self._fetch(window, page_no, per_page, summary)
+                if page_no == 1:
+                    first_total = page.total_found
+                    if first_total is not None and first_total > cap:
+                        if window.width_ms > 0:
+                            return window.split()
+                        summary.gaps.append(Gap("record_cap", window.start_ms, window.end_ms, first_total - cap))
+                elif page.total_found is not None and page.total_found != first_total:
+                    moved = True
+                summary.total_found = page.total_found if page.total_found is not None else summary.total_found
+                self._write_page(page, window, summary)
+                if self._last_page(page, page_no, per_page, cap):
+                    break
+                page_no += 1
+            if not moved:
+                break
+            self.logger.warning(
+                "action=window_repaged reason=totals_moved pass=%d window_from=%s window_to=%s",
+                attempt, summary.window_from, summary.window_to,
+            )
+        self.checkpoint.state.complete_window(window.end_ms, int(self.policy.overlap_seconds * 1000))
+        self.checkpoint.commit()
+        return None
+
+    @staticmethod
+    def _last_page(page: Page, page_no: int, per_page: int, cap: int) -> bool:
+        if len(page.records) < per_page:
+            return True
+        if page.total_pages is not None and page_no >= page.total_pages:
+            return True
+        # Results past the cap are unreachable whatever the paging says.
+        return page_no * per_page >= cap
+
+    def _fetch(self, window: Window, page_no: int, per_page: int, summary: WindowSummary) -> Page:
+        policy = self.retry.reset()
+        rate_limited = 0
+        while True:
+            self.pacer.before_request()
+            summary.requests += 1
+            try:
+                page = self.source.search(window, page_no, per_page)
+            except RateLimited as exc:
+                rate_limited += 1
+                summary.rate_limited += 1
+                quiet = self.pacer.on_rate_limited(exc, self.retry)
+                summary.rate_limit_wait_seconds += quiet
+                self.logger.warning(
+                    "action=rate_limited group=%s code=%s retry_after=%.1f count=%d",
+                    exc.group or "-", exc.code or "-", quiet, rate_limited,
+                )
+                if rate_limited > self.retry.max_rate_limited:
+                    msg = f"rate limited {rate_limited} times in a row; resuming next interval"
+                    raise RunAborted(msg) from exc
+                continue
+            except RetriableSourceError as exc:
+                policy = policy.increment(exc)
+                summary.retries += 1
+                wait = self.pacer.on_transient(exc, policy)
+                self.logger.warning(
+                    "action=retrying status=%s code=%s attempt=%d wait=%.1f error=%s",
+                    exc.status or "-", exc.code or "-", policy.attempts, wait, exc,
+                )
+                continue
+            self.pacer.after_response(page.rate)
+            summary.pages += 1
+            return page
+
+    def _write_page(self, page: Page, window: Window, summary: WindowSummary) -> None:
+        seen = self.checkpoint.state.seen
+        written = 0
+        source = self.source
+        for record in page.records:
+            record_id = source.record_id(record) if isinstance(record, dict) else None
+            record_ms = source.record_time_ms(record) if isinstance(record, dict) else None
+            if record_id is None or record_ms is None:
+                summary.malformed_records += 1
+                self.logger.warning(
+                    "action=malformed_record missing=%s", "id" if record_id is None else "eventTime",
+                )
+            key = record_id if record_id is not None else content_id(record)
+            if key in seen:
+                summary.duplicates_dropped += 1
+                continue
+            # The API's JSON, every field kept, compact; key order as received.
+            data = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+            self.sink.write(data, record_ms, source.sourcetype)
+            # A record without a usable time is kept in `seen` as if at the window's end, so the
+            # overlap still protects it from being written twice.
+            seen[key] = record_ms if record_ms is not None else window.end_ms
+            written += 1
+        summary.records_emitted += written
+        if written:
+            self.sink.flush()
+            self.checkpoint.commit()
+
+
+def _describe(exc: BaseException) -> str:
+    cause = exc.cause if isinstance(exc, RetriesExhausted) else exc
+    return f"{type(cause).__name__}: {exc}"

@@ -1,0 +1,273 @@
+"""The modular input splunkd runs: scheme, argument validation, and one collection run per stanza.
+
+Nothing here is specific to one audit API: a source module provides an :class:`InputSpec`, and
+``bin/<scheme>.py`` hands it to :func:`main`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from urllib.parse import urlsplit
+
+from . import APP_NAME
+from .checkpoint import (
+    Checkpoint,
+    FileCheckpointStore,
+    KVStoreCheckpointStore,
+    ResilientCheckpointStore,
+    checkpoint_key,
+)
+from .collector import CollectionPolicy, Collector
+from .config import CommonSettings, log_level
+from .errors import AuditTrailError, ConfigError
+from .http import HttpSettings, build_session
+from .logs import for_input, get_logger
+from .pacing import Pacer, RetryPolicy
+from .secrets import PartialSecret, SecretStore, resolve_secrets
+from .source import AuditSource
+
+CHECKPOINT_COLLECTION = "ta_audit_trail_checkpoints"
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    title: str
+    description: str
+    required: bool = False
+    data_type: str = "string"
+
+
+@dataclass(frozen=True)
+class Splunkd:
+    """Where this run's splunkd answers, from the input definition splunkd passed on stdin."""
+
+    scheme: str
+    host: str
+    port: int
+    session_key: str
+
+    @classmethod
+    def from_metadata(cls, metadata: Dict[str, Any]) -> Splunkd:
+        parts = urlsplit(metadata.get("server_uri") or "https://127.0.0.1:8089")
+        return cls(parts.scheme or "https", parts.hostname or "127.0.0.1", parts.port or 8089,
+                   metadata.get("session_key") or "")
+
+    def service(self) -> Any:
+        from splunklib import client
+
+        return client.Service(scheme=self.scheme, host=self.host, port=self.port, token=self.session_key,
+                              owner="nobody", app=APP_NAME)
+
+    def secret_store(self, scheme: str) -> SecretStore:
+        return SecretStore(self.session_key, APP_NAME, scheme, self.scheme, self.host, self.port)
+
+    def mask_input(self, kind: str, name: str, fields: Dict[str, str]) -> None:
+        """Rewrites the input's stanza in whatever app defines it (the entity's own ACL decides)."""
+        from urllib.parse import quote
+
+        from splunklib import client
+
+        entity = client.Input(self.service(), f"data/inputs/{kind}/{quote(name, safe='')}")
+        entity.update(**fields)
+
+
+@dataclass(frozen=True)
+class Policies:
+    """Every tunable behaviour of a run, as plain values (tests shrink the timings)."""
+
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: Tuple[float, float] = (10.0, 60.0)
+    retention_margin_seconds: float = 3600.0
+    token_renew_margin: float = 300.0
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What a source contributes to the generic modular input."""
+
+    scheme: str
+    title: str
+    description: str
+    arguments: Sequence[Arg]
+    secret_fields: Sequence[str]
+    partial_secrets: Dict[str, PartialSecret]
+    max_page_size: int
+    # (params with real secrets, common settings, http session, token store, policies) -> source
+    build: Callable[[Dict[str, str], CommonSettings, Any, TokenStore, Policies], AuditSource]
+
+
+class TokenStore:
+    """A string slot in storage/passwords for a source's cached access token (or memory when offline)."""
+
+    def __init__(self, store: Optional[SecretStore], input_name: str) -> None:
+        self._store = store
+        self._input = input_name
+        self._value: Optional[str] = None
+
+    def load(self) -> Optional[str]:
+        if self._store is None:
+            return self._value
+        return self._store.get(self._input, "token")
+
+    def save(self, value: str) -> None:
+        if self._store is None:
+            self._value = value
+            return
+        self._store.set(self._input, "token", value)
+
+
+def policies_from_env() -> Policies:
+    """Policies, with test overrides from ``TA_AUDIT_TRAIL_TEST_POLICIES`` (JSON) honoured only under tests."""
+    import json
+
+    raw = os.environ.get("TA_AUDIT_TRAIL_TEST_POLICIES")
+    if not raw:
+        return Policies()
+    values = json.loads(raw)
+    retry = RetryPolicy(**values.pop("retry", {}))
+    if "timeout" in values:
+        values["timeout"] = tuple(values["timeout"])
+    return Policies(retry=retry, **values)
+
+
+def _script_class(spec: InputSpec, policies: Policies) -> Any:
+    from splunklib.modularinput import Argument, Scheme, Script
+
+    class AuditInputScript(Script):
+        def get_scheme(self) -> Any:
+            scheme = Scheme(spec.title)
+            scheme.description = spec.description
+            scheme.use_external_validation = True
+            scheme.use_single_instance = False
+            scheme.streaming_mode = Scheme.streaming_mode_xml
+            for arg in spec.arguments:
+                scheme.add_argument(Argument(
+                    arg.name, title=arg.title, description=arg.description,
+                    data_type=Argument.data_type_number if arg.data_type == "number" else Argument.data_type_string,
+                    required_on_create=arg.required, required_on_edit=False,
+                ))
+            return scheme
+
+        def validate_input(self, definition: Any) -> None:
+            validate(spec, policies, definition.metadata, dict(definition.parameters))
+
+        def stream_events(self, inputs: Any, ew: Any) -> None:
+            for stanza, params in inputs.inputs.items():
+                run_stanza(spec, policies, stanza, dict(params), dict(inputs.metadata), ew)
+
+    return AuditInputScript
+
+
+def validate(spec: InputSpec, policies: Policies, metadata: Dict[str, Any], params: Dict[str, str]) -> None:
+    """Checks every field, then proves the credentials with one live token request.
+
+    Raises ValueError with a message naming the field and the fix; splunkd shows it to the admin.
+    """
+    try:
+        common = CommonSettings.parse(params, spec.max_page_size, os.environ.get("SPLUNK_HOME"))
+        if any((params.get(f) or "").find("********") >= 0 for f in spec.secret_fields):
+            # Editing an existing input: splunkd passes the masks, the real values are stored.
+            splunkd = Splunkd.from_metadata(metadata)
+            name = metadata.get("name") or ""
+            params = resolve_secrets(params, spec.secret_fields, splunkd.secret_store(spec.scheme), name,
+                                     mask_stanza=lambda _fields: None, partial=spec.partial_secrets)
+        session = build_session(HttpSettings(timeout=policies.timeout, proxy_url=common.proxy_url,
+                                             ca_bundle=common.ca_bundle))
+        source = spec.build(params, common, session, TokenStore(None, ""), policies)
+        try:
+            source.check_access()
+        finally:
+            source.close()
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    except AuditTrailError as exc:
+        msg = f"settings are valid but the test login failed: {exc}"
+        raise ValueError(msg) from None
+
+
+def run_stanza(spec: InputSpec, policies: Policies, stanza: str, params: Dict[str, str],
+               metadata: Dict[str, Any], ew: Any) -> None:
+    """One collection run of one input; every failure is logged to the add-on's log, never raised."""
+    from solnlib import log as solnlog
+
+    from .emit import SplunkEventSink
+
+    name = stanza.split("://", 1)[-1]
+    try:
+        level = log_level(params, "log_level")
+    except ConfigError:
+        level = "INFO"  # the bad value is reported below, once the logger exists
+    base_logger = get_logger(spec.scheme, level)
+    logger = for_input(base_logger, name)
+    solnlog.modular_input_start(base_logger, stanza)
+    started = time.time()
+    source: Optional[AuditSource] = None
+    try:
+        splunkd = Splunkd.from_metadata(metadata)
+        common = CommonSettings.parse(params, spec.max_page_size, os.environ.get("SPLUNK_HOME"))
+        secrets = splunkd.secret_store(spec.scheme)
+        params = resolve_secrets(
+            params, spec.secret_fields, secrets, name,
+            mask_stanza=lambda fields: _mask(splunkd, spec.scheme, name, fields, logger),
+            partial=spec.partial_secrets,
+        )
+        session = build_session(HttpSettings(timeout=policies.timeout, proxy_url=params.get("proxy_url") or None,
+                                             ca_bundle=common.ca_bundle))
+        source = spec.build(params, common, session, TokenStore(secrets, name), policies)
+        store = ResilientCheckpointStore(
+            lambda: KVStoreCheckpointStore(CHECKPOINT_COLLECTION, splunkd.session_key, APP_NAME,
+                                           splunkd.scheme, splunkd.host, splunkd.port),
+            FileCheckpointStore(metadata.get("checkpoint_dir") or "."),
+            logger,
+        )
+        checkpoint = Checkpoint(store, checkpoint_key(spec.scheme, name))
+        if checkpoint.first_run:
+            logger.info("action=first_run start_date=%s", params.get("start_date") or "-")
+        sink = SplunkEventSink(ew, stanza, index=params.get("index"), host=params.get("host"))
+        collector = Collector(
+            source, checkpoint, sink,
+            CollectionPolicy(settle_seconds=common.settle_seconds,
+                             # At least a second of overlap covers an API whose upper bound is exclusive.
+                             overlap_seconds=max(common.overlap_seconds, 1),
+                             page_size=common.page_size,
+                             retention_margin_seconds=policies.retention_margin_seconds,
+                             start_ms=common.start_ms),
+            policies.retry, Pacer(), logger, input_name=name,
+        )
+        result = collector.run()
+        solnlog.events_ingested(base_logger, stanza, source.sourcetype, result.records_emitted,
+                                params.get("index") or "default")
+        logger.info("action=run_complete records_emitted=%d windows=%d duration_seconds=%.3f status=%s",
+                    result.records_emitted, len(result.windows), time.time() - started,
+                    "error" if result.error else "ok")
+    except ConfigError as exc:
+        logger.error("action=configuration_error field=%s error=%r", exc.field, str(exc))
+    except AuditTrailError as exc:
+        logger.error("action=collection_failed error=%r", f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - the boundary: one stanza's failure must not kill the process
+        # Type and message only: a third-party message could quote request details.
+        logger.error("action=collection_failed error=%r", f"unexpected {type(exc).__name__}")
+        logger.debug("action=collection_failed_detail", exc_info=True)
+    finally:
+        if source is not None:
+            source.close()
+        solnlog.modular_input_end(base_logger, stanza)
+
+
+def _mask(splunkd: Splunkd, kind: str, name: str, fields: Dict[str, str], logger: logging.LoggerAdapter) -> None:
+    try:
+        splunkd.mask_input(kind, name, fields)
+        logger.info("action=secrets_masked fields=%s", ",".join(sorted(fields)))
+    except Exception as exc:  # noqa: BLE001 - the secret is stored; masking is retried next run
+        logger.warning("action=mask_failed fields=%s error=%s", ",".join(sorted(fields)), type(exc).__name__)
+
+
+def main(spec: InputSpec, argv: Optional[List[str]] = None) -> int:
+    script = _script_class(spec, policies_from_env())()
+    return script.run(argv if argv is not None else sys.argv)

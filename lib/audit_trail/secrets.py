@@ -1,0 +1,97 @@
+"""Secrets in splunkd's storage/passwords, and the stanza masking Splunk documents for modular inputs.
+
+An admin types a client secret or JWT into the input once; the first run moves it into
+storage/passwords and rewrites the stanza with a mask, so no secret stays in ``local/inputs.conf``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, Optional, Tuple
+
+from .errors import ConfigError
+
+MASK = "********"
+
+
+class SecretStore:
+    """Secrets of one input kind in storage/passwords (realm ``<app>#<scheme>``, user ``<input>#<field>``)."""
+
+    def __init__(self, session_key: str, app: str, scheme: str, splunkd_scheme: str, host: str, port: int) -> None:
+        from solnlib.credentials import CredentialManager, CredentialNotExistException
+
+        self._missing = CredentialNotExistException
+        self._manager = CredentialManager(
+            session_key, app, owner="nobody", realm=f"{app}#{scheme}", scheme=splunkd_scheme, host=host, port=port
+        )
+
+    def get(self, input_name: str, field: str) -> Optional[str]:
+        try:
+            return self._manager.get_password(f"{input_name}#{field}")
+        except self._missing:
+            return None
+
+    def set(self, input_name: str, field: str, value: str) -> None:
+        self._manager.set_password(f"{input_name}#{field}", value)
+
+    def delete(self, input_name: str, field: str) -> None:
+        with contextlib.suppress(self._missing):
+            self._manager.delete_password(f"{input_name}#{field}")
+
+
+@dataclass(frozen=True)
+class PartialSecret:
+    """A field whose secret is only part of its value, such as a proxy URL's password.
+
+    ``split(value)`` returns ``(value with the secret masked, secret or None)``; ``join(masked, secret)``
+    puts the secret back.
+    """
+
+    split: Callable[[str], Tuple[str, Optional[str]]]
+    join: Callable[[str, str], str]
+
+
+def resolve_secrets(
+    params: Dict[str, str],
+    fields: Iterable[str],
+    store: SecretStore,
+    input_name: str,
+    mask_stanza: Callable[[Dict[str, str]], None],
+    partial: Optional[Dict[str, PartialSecret]] = None,
+) -> Dict[str, str]:
+    """Returns ``params`` with every secret field holding its real value.
+
+    Plain values are stored and masked in the stanza (one update for all fields); masked values are
+    read back from storage/passwords.
+    """
+    resolved = dict(params)
+    to_mask: Dict[str, str] = {}
+    for field in fields:
+        value = params.get(field) or ""
+        if not value:
+            continue
+        if partial and field in partial:
+            masked, secret = partial[field].split(value)
+            if secret is not None:
+                store.set(input_name, field, secret)
+                to_mask[field] = masked
+            elif MASK in value:
+                resolved[field] = partial[field].join(value, _stored(store, input_name, field))
+            continue
+        if value == MASK:
+            resolved[field] = _stored(store, input_name, field)
+        else:
+            store.set(input_name, field, value)
+            to_mask[field] = MASK
+    if to_mask:
+        mask_stanza(to_mask)
+    return resolved
+
+
+def _stored(store: SecretStore, input_name: str, field: str) -> str:
+    stored = store.get(input_name, field)
+    if stored is None:
+        raise ConfigError(field, "is masked but no stored value was found in storage/passwords; "
+                                 "enter the value again in the input's settings")
+    return stored

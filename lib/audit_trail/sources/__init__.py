@@ -1,0 +1,1 @@
+"""Audit sources: one module per SaaS audit API, each implementing ``audit_trail.source.AuditSource``."""

@@ -1,0 +1,45 @@
+"""ISO 8601 <-> epoch milliseconds. Audit APIs speak UTC ISO strings; the engine computes in integer ms."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+_ISO = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"
+    r"\s*(Z|z|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def parse_iso_ms(text: str) -> int:
+    """Parses an ISO 8601 date or date-time into epoch milliseconds (UTC when no offset is given).
+
+    Raises ValueError on anything else, so callers can say which field was wrong.
+    """
+    match = _ISO.match(text.strip()) if isinstance(text, str) else None
+    if not match:
+        msg = f"not an ISO 8601 date-time: {text!r}"
+        raise ValueError(msg)
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    moment = datetime(
+        int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), tzinfo=timezone.utc
+    )
+    millis = int((fraction or "0")[:3].ljust(3, "0"))
+    epoch_ms = _epoch_ms(moment) + millis
+    if offset and offset not in ("Z", "z"):
+        sign = 1 if offset[0] == "+" else -1
+        digits = offset[1:].replace(":", "")
+        epoch_ms -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60) * 1000
+    return epoch_ms
+
+
+def _epoch_ms(moment: datetime) -> int:
+    delta = moment - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def format_iso_ms(epoch_ms: int) -> str:
+    """Formats epoch milliseconds as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (the form the audit APIs return)."""
+    seconds, millis = divmod(int(epoch_ms), 1000)
+    moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis:03d}Z"
