@@ -124,6 +124,15 @@ class KVStoreCheckpointStore:
 
     def __init__(self, collection: str, session_key: str, app: str, scheme: str, host: str, port: int) -> None:
         from solnlib.modular_input.checkpointer import KVStoreCheckpointer
+        from splunklib import client
+
+        # solnlib retries a failing KV store for the better part of a minute; splunkd says up front
+        # whether it is ready (it is disabled on many heavy forwarders).
+        info = client.Service(scheme=scheme, host=host, port=port, token=session_key).info
+        status = info.get("kvStoreStatus")
+        if status is not None and status != "ready":
+            msg = f"KV store status is {status!r}"
+            raise CheckpointError(msg)
 
         self._checkpointer = KVStoreCheckpointer(
             collection, session_key, app, owner="nobody", scheme=scheme, host=host, port=port

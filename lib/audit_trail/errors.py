@@ -44,10 +44,12 @@ class RetriableSourceError(SourceError):
 class RateLimited(SourceError):
     """The API answered 429; nothing may be sent to it for ``retry_after`` seconds."""
 
-    def __init__(self, message: str, retry_after: float, group: str = "", code: Optional[str] = None) -> None:
+    def __init__(self, message: str, retry_after: float, group: str = "", code: Optional[str] = None,
+                 window_seconds: Optional[float] = None) -> None:
         super().__init__(message, status=429, code=code)
         self.retry_after = retry_after
         self.group = group
+        self.window_seconds = window_seconds
 
 
 class RetriesExhausted(AuditTrailError):

@@ -36,6 +36,14 @@ def get_logger(scheme: str, level: str = "INFO", directory: Optional[str] = None
     log.Logs.set_context(directory=directory, namespace=LOG_NAMESPACE)
     logger = log.Logs().get_logger(scheme)
     logger.setLevel(getattr(logging, level, logging.INFO))
+    # Libraries (solnlib's retry decorator, urllib3) log to the root logger, which would print to
+    # stderr and surface in splunkd.log as ExecProcessor errors: send them to this file instead.
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in logger.handlers:
+        root.addHandler(handler)
+    root.setLevel(logging.WARNING)
     return logger
 
 

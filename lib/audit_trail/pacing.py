@@ -123,8 +123,17 @@ class Pacer:
         self._exhausted_at = self._clock() if rate.remaining == 0 else None
 
     def on_rate_limited(self, error: RateLimited, policy: RetryPolicy) -> float:
-        """Records a 429 and returns the silence it imposes; the next request waits it out."""
-        quiet = policy.clamp_retry_after(error.retry_after if error.retry_after >= 0 else None)
+        """Records a 429 and returns the silence it imposes; the next request waits it out.
+
+        Without Retry-After, the documented 30 s is not enough on its own: the penalty lasts a whole
+        rate-limit window (60 s on the Heavy plan) and a request inside it restarts it, so the wait is
+        at least the window the API reported.
+        """
+        if error.retry_after >= 0:
+            quiet = policy.clamp_retry_after(error.retry_after)
+        else:
+            window = error.window_seconds or self._window or 0.0
+            quiet = policy.clamp_retry_after(max(policy.default_retry_after, window))
         self._quiet_until = self._clock() + quiet + self._margin
         self.stats.rate_limited += 1
         self.stats.rate_limit_wait_seconds += quiet + self._margin

@@ -16,7 +16,11 @@ MASK = "********"
 
 
 class SecretStore:
-    """Secrets of one input kind in storage/passwords (realm ``<app>#<scheme>``, user ``<input>#<field>``)."""
+    """Secrets of one input kind in storage/passwords (realm ``<app>#<scheme>``, user ``<input>#<field>``).
+
+    The realm is read once per run (one REST call, long values reassembled by solnlib) and kept in
+    memory: a run reads several secrets, and a missing one is normal (no token cached yet).
+    """
 
     def __init__(self, session_key: str, app: str, scheme: str, splunkd_scheme: str, host: str, port: int) -> None:
         from solnlib.credentials import CredentialManager, CredentialNotExistException
@@ -25,19 +29,31 @@ class SecretStore:
         self._manager = CredentialManager(
             session_key, app, owner="nobody", realm=f"{app}#{scheme}", scheme=splunkd_scheme, host=host, port=port
         )
+        self._realm = f"{app}#{scheme}"
+        self._cache: Optional[Dict[str, str]] = None
+
+    def _all(self) -> Dict[str, str]:
+        if self._cache is None:
+            self._cache = {
+                entry["username"]: entry["clear_password"]
+                for entry in self._manager.get_clear_passwords_in_realm()
+                if entry.get("realm") == self._realm
+            }
+        return self._cache
 
     def get(self, input_name: str, field: str) -> Optional[str]:
-        try:
-            return self._manager.get_password(f"{input_name}#{field}")
-        except self._missing:
-            return None
+        return self._all().get(f"{input_name}#{field}")
 
     def set(self, input_name: str, field: str, value: str) -> None:
+        if self.get(input_name, field) == value:
+            return
         self._manager.set_password(f"{input_name}#{field}", value)
+        self._all()[f"{input_name}#{field}"] = value
 
     def delete(self, input_name: str, field: str) -> None:
         with contextlib.suppress(self._missing):
             self._manager.delete_password(f"{input_name}#{field}")
+        self._all().pop(f"{input_name}#{field}", None)
 
 
 @dataclass(frozen=True)

@@ -213,7 +213,8 @@ class RingCentralAuth:
             return RetriableSourceError(f"token request to {self.settings.server_url} failed: {cause}")
         status, code = response.status_code, _error_code(response)
         if status == 429:
-            return RateLimited(f"token request rate limited ({code})", _retry_after(response), "auth", code)
+            return RateLimited(f"token request rate limited ({code})", _retry_after(response), "auth", code,
+                               _rate_info(response).window_seconds)
         if status >= 500:
             return RetriableSourceError(f"token endpoint HTTP {status} ({code})", status, code)
         return AuthenticationError(
@@ -276,7 +277,8 @@ class RingCentralSource:
         code = _error_code(response)
         if status == 429:
             msg = f"audit search rate limited ({code})"
-            raise RateLimited(msg, _retry_after(response), response.headers.get("X-Rate-Limit-Group", "heavy"), code)
+            rate = _rate_info(response)
+            raise RateLimited(msg, _retry_after(response), rate.group or "heavy", code, rate.window_seconds)
         if status >= 500:
             msg = f"audit search HTTP {status} ({code})"
             raise RetriableSourceError(msg, status, code)
