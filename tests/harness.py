@@ -1,0 +1,201 @@
+"""Runs the packaged modular input the way splunkd does: a subprocess, XML on stdin, XML events on stdout."""
+
+from __future__ import annotations
+
+import functools
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+from xml.sax.saxutils import escape, quoteattr
+
+REPO = Path(__file__).resolve().parent.parent
+APP_DIR = REPO / "build" / "TA-audit-trail"
+SCRIPT = APP_DIR / "bin" / "ringcentral_audit.py"
+SCHEME = "ringcentral_audit"
+
+
+def stage_app() -> Path:
+    """Refreshes build/TA-audit-trail from the working tree (third-party packages are cached)."""
+    subprocess.run([str(REPO / "package.sh"), "--stage"], check=True, cwd=REPO, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "PYTHON": sys.executable})
+    return APP_DIR
+
+
+@functools.cache
+def splunk_python() -> str:
+    """Splunk 9.3 runs inputs on Python 3.9: use one when the machine has it, so 3.10+ syntax fails here too."""
+    candidates = [*sorted(glob.glob("/root/.pyenv/versions/3.9*/bin/python3")), shutil.which("python3.9") or ""]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run([candidate, "-c", "import sys; assert sys.version_info[:2] == (3, 9)"],
+                               capture_output=True)
+        if probe.returncode == 0:
+            return candidate
+    return sys.executable
+
+
+def _params_xml(params: Dict[str, Any]) -> str:
+    return "".join(f"<param name={quoteattr(k)}>{escape(str(v))}</param>" for k, v in params.items())
+
+
+def input_xml(name: str, params: Dict[str, Any], server_uri: str, session_key: str, checkpoint_dir: str) -> str:
+    return (
+        "<input><server_host>sim-host</server_host>"
+        f"<server_uri>{escape(server_uri)}</server_uri><session_key>{escape(session_key)}</session_key>"
+        f"<checkpoint_dir>{escape(checkpoint_dir)}</checkpoint_dir><configuration>"
+        f"<stanza name={quoteattr(f'{SCHEME}://{name}')} app=\"TA-audit-trail\">{_params_xml(params)}</stanza>"
+        "</configuration></input>"
+    )
+
+
+def validation_xml(name: str, params: Dict[str, Any], server_uri: str, session_key: str, checkpoint_dir: str) -> str:
+    return (
+        "<items><server_host>sim-host</server_host>"
+        f"<server_uri>{escape(server_uri)}</server_uri><session_key>{escape(session_key)}</session_key>"
+        f"<checkpoint_dir>{escape(checkpoint_dir)}</checkpoint_dir>"
+        f"<item name={quoteattr(name)}>{_params_xml(params)}</item></items>"
+    )
+
+
+@dataclass
+class Event:
+    stanza: str
+    time: Optional[str]
+    data: str
+    sourcetype: Optional[str]
+    source: Optional[str]
+    index: Optional[str]
+    host: Optional[str]
+
+    def json(self) -> Any:
+        return json.loads(self.data)
+
+
+@dataclass
+class RunOutput:
+    returncode: int
+    stdout: str
+    stderr: str
+    events: List[Event] = field(default_factory=list)
+
+    def records(self) -> List[Dict[str, Any]]:
+        return [e.json() for e in self.events if e.sourcetype == "ringcentral:audit"]
+
+    def summaries(self) -> List[Dict[str, Any]]:
+        return [e.json() for e in self.events if e.sourcetype == "ringcentral:audit:collection"]
+
+
+def parse_stream(stdout: str) -> List[Event]:
+    """Parses splunklib's XML event stream; a killed process leaves it unterminated, which is tolerated."""
+    text = stdout.strip()
+    if not text:
+        return []
+    if not text.endswith("</stream>"):
+        cut = text.rfind("</event>")
+        text = (text[: cut + len("</event>")] if cut >= 0 else "<stream>") + "</stream>"
+    root = ET.fromstring(text)
+    events = []
+    for node in root.iter("event"):
+        events.append(Event(
+            stanza=node.get("stanza", ""), time=node.findtext("time"), data=node.findtext("data") or "",
+            sourcetype=node.findtext("sourcetype"), source=node.findtext("source"), index=node.findtext("index"),
+            host=node.findtext("host"),
+        ))
+    return events
+
+
+class InputRunner:
+    """One input stanza against a RingCentral simulator and a splunkd stand-in."""
+
+    def __init__(self, tmp: Path, splunkd: Any, name: str = "prod", policies: Optional[Dict[str, Any]] = None):
+        self.tmp = tmp
+        self.splunkd = splunkd
+        self.name = name
+        self.splunk_home = tmp / "splunk_home"
+        self.checkpoint_dir = tmp / "modinputs" / SCHEME
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        (self.splunk_home / "var" / "log" / "splunk").mkdir(parents=True, exist_ok=True)
+        self.policies = policies or {
+            "retry": {"backoff_factor": 0.05, "backoff_max": 0.2, "default_retry_after": 0.5, "max_attempts": 4},
+            "timeout": [3.0, 3.0],
+            "token_renew_margin": 0.5,
+        }
+
+    def env(self) -> Dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HTTP", "HTTPS", "REQUESTS_", "NO_PROXY"))}
+        env["SPLUNK_HOME"] = str(self.splunk_home)
+        env["TA_AUDIT_TRAIL_TEST_POLICIES"] = json.dumps(self.policies)
+        return env
+
+    @property
+    def log_file(self) -> Path:
+        return self.splunk_home / "var" / "log" / "splunk" / "ta_audit_trail_ringcentral_audit.log"
+
+    def log_text(self) -> str:
+        return self.log_file.read_text() if self.log_file.exists() else ""
+
+    def configure(self, params: Dict[str, Any]) -> None:
+        """Creates or replaces the input's stanza in the splunkd stand-in, as an admin saving the input."""
+        self.splunkd.set_input(kind=SCHEME, name=self.name, params={k: str(v) for k, v in params.items()})
+
+    def stanza(self) -> Dict[str, str]:
+        return dict(self.splunkd.inputs_conf(SCHEME, self.name))
+
+    def xml(self) -> str:
+        """What splunkd passes on stdin: the stanza as currently stored (masked once the first run rewrote it)."""
+        return input_xml(self.name, self.stanza(), self.splunkd.server_uri, self.splunkd.session_key,
+                         str(self.checkpoint_dir))
+
+    def run(self, timeout: float = 120) -> RunOutput:
+        proc = subprocess.run([splunk_python(), str(SCRIPT)], input=self.xml(), capture_output=True, text=True,
+                              env=self.env(), timeout=timeout, cwd=str(self.tmp))
+        return RunOutput(proc.returncode, proc.stdout, proc.stderr, parse_stream(proc.stdout))
+
+    def start(self) -> RunningInput:
+        """Starts the input without waiting; its stdout is drained as splunkd does, so it never blocks."""
+        proc = subprocess.Popen([splunk_python(), str(SCRIPT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True, env=self.env(), cwd=str(self.tmp))
+        assert proc.stdin is not None
+        proc.stdin.write(self.xml())
+        proc.stdin.close()
+        return RunningInput(proc)
+
+    def validate(self, params: Dict[str, Any]) -> RunOutput:
+        xml = validation_xml(self.name, params, self.splunkd.server_uri, self.splunkd.session_key,
+                             str(self.checkpoint_dir))
+        proc = subprocess.run([splunk_python(), str(SCRIPT), "--validate-arguments"], input=xml,
+                              capture_output=True, text=True, env=self.env(), timeout=60, cwd=str(self.tmp))
+        return RunOutput(proc.returncode, proc.stdout, proc.stderr)
+
+
+class RunningInput:
+    """A started input whose stdout is read continuously by a thread (a full pipe would stall it)."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self._chunks: List[str] = []
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        for chunk in iter(lambda: self.proc.stdout.read(4096), ""):
+            self._chunks.append(chunk)
+
+    def output_so_far(self) -> str:
+        return "".join(self._chunks)
+
+    def kill(self) -> RunOutput:
+        """SIGKILL, as a crash or a host failure would; returns what had been written before."""
+        self.proc.kill()
+        self.proc.wait()
+        self._reader.join(timeout=10)
+        stdout = self.output_so_far()
+        return RunOutput(self.proc.returncode, stdout, "", parse_stream(stdout))
