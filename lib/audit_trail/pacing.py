@@ -129,6 +129,8 @@ class Pacer:
         rate-limit window (60 s on the Heavy plan) and a request inside it restarts it, so the wait is
         at least the window the API reported.
         """
+        if error.window_seconds:
+            self._window = error.window_seconds
         if error.retry_after >= 0:
             quiet = policy.clamp_retry_after(error.retry_after)
         else:
