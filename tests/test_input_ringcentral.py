@@ -103,6 +103,16 @@ def test_validate_rejects_bad_fields_naming_field_and_fix(runner: InputRunner, s
     assert sim.stats()["token_grants"] == 0
 
 
+def test_validate_an_edited_input_reads_masked_secrets_back(runner: InputRunner, sim: Any) -> None:
+    runner.run()  # the first run moves the secrets to storage/passwords and masks the stanza
+    stanza = runner.stanza()
+    assert stanza["client_secret"] == "********"
+    grants = sim.stats()["token_grants"]
+    result = runner.validate({**stanza, "page_size": "500"})
+    assert result.returncode == 0, result.stdout
+    assert sim.stats()["token_grants"] == grants + 1
+
+
 def test_validate_reports_rejected_credentials_without_leaking_them(runner: InputRunner, sim: Any) -> None:
     result = runner.validate(input_params(sim, client_secret="wrong-secret-value-123"))
     assert result.returncode == 1

@@ -28,7 +28,7 @@ from .errors import AuditTrailError, ConfigError
 from .http import HttpSettings, build_session
 from .logs import for_input, get_logger
 from .pacing import Pacer, RetryPolicy
-from .secrets import PartialSecret, SecretStore, resolve_secrets
+from .secrets import MASK, PartialSecret, SecretStore, resolve_secrets
 from .source import AuditSource
 
 CHECKPOINT_COLLECTION = "ta_audit_trail_checkpoints"
@@ -171,7 +171,7 @@ def validate(spec: InputSpec, policies: Policies, metadata: Dict[str, Any], para
     """
     try:
         common = CommonSettings.parse(params, spec.max_page_size, os.environ.get("SPLUNK_HOME"))
-        if any((params.get(f) or "").find("********") >= 0 for f in spec.secret_fields):
+        if any(MASK in (params.get(f) or "") for f in spec.secret_fields):
             # Editing an existing input: splunkd passes the masks, the real values are stored.
             splunkd = Splunkd.from_metadata(metadata)
             name = metadata.get("name") or ""
