@@ -30,15 +30,22 @@ def stage_app() -> Path:
 
 
 @functools.cache
-def splunk_python() -> str:
-    """Splunk 9.3 runs inputs on Python 3.9: use one when the machine has it, so 3.10+ syntax fails here too."""
-    candidates = [*sorted(glob.glob("/root/.pyenv/versions/3.9*/bin/python3")), shutil.which("python3.9") or ""]
+def find_python(version: str) -> Optional[str]:
+    """An interpreter of exactly ``version`` (e.g. "3.9") that runs here, or None."""
+    pyenv = sorted(glob.glob(f"/root/.pyenv/versions/{version}.*/bin/python3"))
+    candidates = [*pyenv, shutil.which(f"python{version}")]
     for candidate in filter(None, candidates):
-        probe = subprocess.run([candidate, "-c", "import sys; assert sys.version_info[:2] == (3, 9)"],
-                               capture_output=True)
+        probe = subprocess.run(
+            [candidate, "-c", f"import sys; assert '%d.%d' % sys.version_info[:2] == '{version}'"], capture_output=True
+        )
         if probe.returncode == 0:
             return candidate
-    return sys.executable
+    return None
+
+
+def splunk_python() -> str:
+    """Splunk 9.3 runs inputs on Python 3.9: use one when the machine has it, so 3.10+ syntax fails here too."""
+    return find_python("3.9") or sys.executable
 
 
 def _params_xml(params: Dict[str, Any]) -> str:
