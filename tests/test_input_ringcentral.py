@@ -13,7 +13,7 @@ from typing import Any, Dict, List
 import pytest
 
 from tests.conftest import CLIENT_SECRET, JWT, input_params, sim_config
-from tests.harness import SCRIPT, InputRunner, RunOutput, splunk_python
+from tests.harness import REPO, SCRIPT, InputRunner, RunOutput, splunk_python
 from tests.sim.ringcentral_sim import RingCentralSimulator
 
 NOW = datetime.now(timezone.utc)
@@ -146,6 +146,11 @@ def test_first_run_writes_each_record_once_as_sent_with_its_event_time(runner: I
     assert summary["status"] == "complete" and summary["input"] == "prod"
     assert summary["records_emitted"] == 250 and summary["total_found"] == 250
     assert summary["pages"] == 1 and summary["requests"] == 1 and summary["gaps"] == []
+    # The search-time knowledge is tested against sample summaries: they must have the input's exact keys.
+    samples = [json.loads(line) for line in (REPO / "tests" / "samples" / "ringcentral_audit_collection.jsonl")
+               .read_text().splitlines() if line.strip()]
+    for sample in samples:
+        assert set(sample) - {"error"} == set(summary) - {"error"}
     assert "action=events_ingested" in runner.log_text() and "n_events=250" in runner.log_text()
     assert "input=prod" in runner.log_text()
 

@@ -28,6 +28,7 @@ from .errors import (
     RetriableSourceError,
     RetriesExhausted,
 )
+from .logs import quoted
 from .pacing import Pacer, RetryPolicy
 from .source import AuditSource, Page, Window
 from .summary import Gap, WindowSummary
@@ -175,7 +176,7 @@ class Collector:
             summary.status, summary.window_from, summary.window_to, summary.pages, summary.requests,
             summary.records_emitted, summary.total_found, summary.duplicates_dropped, summary.malformed_records,
             summary.retries, summary.rate_limited, len(summary.gaps),
-            f" error={summary.error!r}" if summary.error else "",
+            f" error={quoted(summary.error)}" if summary.error else "",
         )
         if self.on_window is not None:
             self.on_window(summary)

@@ -47,5 +47,10 @@ def get_logger(scheme: str, level: str = "INFO", directory: Optional[str] = None
     return logger
 
 
+def quoted(text: str) -> str:
+    """A value for a ``key="value"`` log field that Splunk's automatic extraction reads whole."""
+    return '"' + str(text).replace('"', "'").replace("\n", " ") + '"'
+
+
 def for_input(logger: logging.Logger, input_name: str) -> InputLogger:
     return InputLogger(logger, {"input": input_name})

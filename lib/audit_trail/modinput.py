@@ -26,7 +26,7 @@ from .collector import CollectionPolicy, Collector
 from .config import CommonSettings, log_level
 from .errors import AuditTrailError, ConfigError
 from .http import HttpSettings, build_session
-from .logs import for_input, get_logger
+from .logs import for_input, get_logger, quoted
 from .pacing import Pacer, RetryPolicy
 from .secrets import MASK, PartialSecret, SecretStore, resolve_secrets
 from .source import AuditSource
@@ -247,12 +247,12 @@ def run_stanza(spec: InputSpec, policies: Policies, stanza: str, params: Dict[st
                     result.records_emitted, len(result.windows), time.time() - started,
                     "error" if result.error else "ok")
     except ConfigError as exc:
-        logger.error("action=configuration_error field=%s error=%r", exc.field, str(exc))
+        logger.error("action=configuration_error field=%s error=%s", exc.field, quoted(str(exc)))
     except AuditTrailError as exc:
-        logger.error("action=collection_failed error=%r", f"{type(exc).__name__}: {exc}")
+        logger.error("action=collection_failed error=%s", quoted(f"{type(exc).__name__}: {exc}"))
     except Exception as exc:  # noqa: BLE001 - the boundary: one stanza's failure must not kill the process
         # Type and message only: a third-party message could quote request details.
-        logger.error("action=collection_failed error=%r", f"unexpected {type(exc).__name__}")
+        logger.error("action=collection_failed error=%s", quoted(f"unexpected {type(exc).__name__}"))
         logger.debug("action=collection_failed_detail", exc_info=True)
     finally:
         if source is not None:
