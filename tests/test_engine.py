@@ -249,3 +249,74 @@ def test_plan_nothing_to_do_inside_the_settle_time() -> None:
 def test_window_split_covers_every_millisecond_once() -> None:
     left, right = Window(0, 101).split()
     assert (left.start_ms, left.end_ms, right.start_ms, right.end_ms) == (0, 50, 51, 101)
+
+
+class ScriptedSource:
+    """An audit source answering from a list of records, with knobs for API quirks."""
+
+    name = "scripted"
+    sourcetype = "scripted:audit"
+    limits = SourceLimits(retention_seconds=180 * 86400.0, max_results_per_search=10000, max_page_size=1000)
+
+    def __init__(self, records: List[Dict[str, Any]], server_page_cap: Optional[int] = None,
+                 moving_total: bool = False) -> None:
+        self.records = records
+        self.server_page_cap = server_page_cap
+        self.moving_total = moving_total
+        self.calls = 0
+
+    def search(self, window: Window, page: int, per_page: int) -> Page:
+        self.calls += 1
+        size = min(per_page, self.server_page_cap or per_page)
+        matches = [r for r in self.records if window.start_ms <= r["t"] <= window.end_ms]
+        chunk = matches[(page - 1) * size: page * size]
+        total_found = len(matches) + (self.calls if self.moving_total else 0)
+        return Page(records=chunk, total_pages=-(-len(matches) // size), total_found=total_found, per_page=size)
+
+    def record_id(self, record: Dict[str, Any]) -> Optional[str]:
+        return record.get("id")
+
+    def record_time_ms(self, record: Dict[str, Any]) -> Optional[int]:
+        return record.get("t")
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.events: List[tuple] = []
+
+    def write(self, data: str, time_ms: Optional[int], sourcetype: str) -> None:
+        self.events.append((json.loads(data), time_ms, sourcetype))
+
+    def flush(self) -> None:
+        pass
+
+
+def collect(source: ScriptedSource, store: MemoryStore, now_ms: int, page_size: int = 1000) -> tuple:
+    sink = ListSink()
+    checkpoint = Checkpoint(store, "k")
+    policy = CollectionPolicy(settle_seconds=0, overlap_seconds=60, page_size=page_size)
+    collector = Collector(source, checkpoint, sink, policy, RetryPolicy(), Pacer(), logging.getLogger("t"),
+                          wall_clock=lambda: now_ms / 1000)
+    result = collector.run()
+    return [e[0] for e in sink.events if e[2] == "scripted:audit"], result
+
+
+def test_an_api_capping_the_page_size_below_the_request_is_paged_to_the_end() -> None:
+    now = 400 * DAY_MS
+    records = [{"id": f"r{i}", "t": now - 1000 - i} for i in range(250)]
+    written, result = collect(ScriptedSource(records, server_page_cap=100), MemoryStore(), now)
+    assert sorted(r["id"] for r in written) == sorted(r["id"] for r in records)
+    assert result.windows[0].pages == 3
+
+
+def test_a_window_whose_totals_never_settle_keeps_its_watermark_and_is_read_again() -> None:
+    now = 400 * DAY_MS
+    records = [{"id": f"r{i}", "t": now - 1000 - i} for i in range(30)]
+    store = MemoryStore()
+    written, result = collect(ScriptedSource(records, moving_total=True), store, now, page_size=10)
+    assert result.windows[0].status == "partial" and "reads the window again" in result.windows[0].error
+    assert store.data["k"]["watermark_ms"] is None
+    assert len(written) == 30
+    again, second = collect(ScriptedSource(records), store, now + 1000, page_size=10)
+    assert again == [] and second.windows[0].status == "complete"
+    assert second.windows[0].duplicates_dropped == 30

@@ -200,7 +200,10 @@ class Collector:
                     moved = True
                 summary.total_found = page.total_found if page.total_found is not None else summary.total_found
                 self._write_page(page, window, summary)
-                if self._last_page(page, page_no, per_page, cap):
+                last = self._last_page(page, page_no, per_page, cap)
+                # Dropped before the next request, so a long backfill never holds two parsed pages at once.
+                del page
+                if last:
                     break
                 page_no += 1
             if not moved:
@@ -209,18 +212,29 @@ class Collector:
                 "action=window_repaged reason=totals_moved pass=%d window_from=%s window_to=%s",
                 attempt, summary.window_from, summary.window_to,
             )
+        else:
+            # Records kept arriving inside the window: what was written is remembered, but the
+            # watermark stays, so the next run reads this window again.
+            passes = self.policy.max_passes
+            msg = f"the API's totals changed on each of {passes} passes; the next run reads the window again"
+            raise RunAborted(msg)
         self.checkpoint.state.complete_window(window.end_ms, int(self.policy.overlap_seconds * 1000))
         self.checkpoint.commit()
         return None
 
     @staticmethod
     def _last_page(page: Page, page_no: int, per_page: int, cap: int) -> bool:
-        if len(page.records) < per_page:
+        if not page.records:
             return True
-        if page.total_pages is not None and page_no >= page.total_pages:
-            return True
+        effective = page.per_page or per_page
         # Results past the cap are unreachable whatever the paging says.
-        return page_no * per_page >= cap
+        if page_no * effective >= cap:
+            return True
+        # The API's page count is authoritative; a short page only ends paging when there is none,
+        # since an API that caps the page size below the one asked for returns only "short" pages.
+        if isinstance(page.total_pages, int):
+            return page_no >= page.total_pages
+        return len(page.records) < effective
 
     def _fetch(self, window: Window, page_no: int, per_page: int, summary: WindowSummary) -> Page:
         policy = self.retry.reset()

@@ -26,8 +26,11 @@ class SecretStore:
         from solnlib.credentials import CredentialManager, CredentialNotExistException
 
         self._missing = CredentialNotExistException
+        # A pooled connection: without one, solnlib opens a new TLS connection (and loads the CA store) for
+        # every call, and a first run stores several chunked secrets.
         self._manager = CredentialManager(
-            session_key, app, owner="nobody", realm=f"{app}#{scheme}", scheme=splunkd_scheme, host=host, port=port
+            session_key, app, owner="nobody", realm=f"{app}#{scheme}", scheme=splunkd_scheme, host=host, port=port,
+            pool_connections=1, pool_maxsize=1,
         )
         self._realm = f"{app}#{scheme}"
         self._cache: Optional[Dict[str, str]] = None

@@ -44,6 +44,7 @@ class Page:
     records: List[Any]
     total_pages: Optional[int] = None
     total_found: Optional[int] = None
+    per_page: Optional[int] = None  # the page size the API applied, which may be below the one asked for
     rate: RateInfo = field(default_factory=RateInfo)
 
 

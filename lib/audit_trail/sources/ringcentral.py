@@ -273,7 +273,8 @@ class RingCentralSource:
             paging = data.get("paging") or {} if isinstance(data, dict) else {}
             records = data.get("records") if isinstance(data, dict) else None
             return Page(records=records if isinstance(records, list) else [], total_pages=paging.get("total"),
-                        total_found=paging.get("totalFound"), rate=_rate_info(response))
+                        total_found=paging.get("totalFound"), per_page=paging.get("perPage"),
+                        rate=_rate_info(response))
         code = _error_code(response)
         if status == 429:
             msg = f"audit search rate limited ({code})"
