@@ -155,7 +155,7 @@ def test_file_store_is_atomic_and_leaves_no_temp_files(tmp_path: Path) -> None:
     assert store.load("k") == {"version": 1, "watermark_ms": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["k.json"]
     (tmp_path / "k.json").write_text("{not json")
-    with pytest.raises(CheckpointError, match="delete it"):
+    with pytest.raises(CheckpointError, match="reset the input"):
         store.load("k")
 
 
@@ -242,13 +242,15 @@ def test_plan_nothing_to_do_inside_the_settle_time() -> None:
     now = 400 * DAY_MS
     window, _ = plan(now - 100_000)
     assert window is not None  # the overlap reaches back past the settle time
-    checkpoint_far_ahead, _ = plan(now + DAY_MS)
-    assert checkpoint_far_ahead is None
 
 
-def test_window_split_covers_every_millisecond_once() -> None:
+def test_window_split_halves_share_their_middle_so_no_bound_semantics_loses_it() -> None:
     left, right = Window(0, 101).split()
-    assert (left.start_ms, left.end_ms, right.start_ms, right.end_ms) == (0, 50, 51, 101)
+    assert (left.start_ms, left.end_ms, right.start_ms, right.end_ms) == (0, 51, 50, 101)
+    assert Window(0, 3).splittable and not Window(0, 2).splittable
+    for width in range(3, 9):
+        a, b = Window(0, width).split()
+        assert a.width_ms < width and b.width_ms < width
 
 
 class ScriptedSource:
@@ -259,16 +261,29 @@ class ScriptedSource:
     limits = SourceLimits(retention_seconds=180 * 86400.0, max_results_per_search=10000, max_page_size=1000)
 
     def __init__(self, records: List[Dict[str, Any]], server_page_cap: Optional[int] = None,
-                 moving_total: bool = False) -> None:
+                 moving_total: bool = False, exclusive: bool = False, unstable_ties: bool = False,
+                 cap: Optional[int] = None, floor_ms: int = 0) -> None:
         self.records = records
         self.server_page_cap = server_page_cap
         self.moving_total = moving_total
+        self.exclusive = exclusive          # both bounds exclusive
+        self.unstable_ties = unstable_ties  # same-millisecond records reordered on every request
+        self.cap = cap                      # results reachable per search, totalFound clipped to it
+        self.floor_ms = floor_ms            # the start bound rounded down to this granularity
         self.calls = 0
 
     def search(self, window: Window, page: int, per_page: int) -> Page:
         self.calls += 1
         size = min(per_page, self.server_page_cap or per_page)
-        matches = [r for r in self.records if window.start_ms <= r["t"] <= window.end_ms]
+        start = window.start_ms - window.start_ms % self.floor_ms if self.floor_ms else window.start_ms
+        if self.exclusive:
+            matches = [r for r in self.records if start < r["t"] < window.end_ms]
+        else:
+            matches = [r for r in self.records if start <= r["t"] <= window.end_ms]
+        matches.sort(key=lambda r: r["id"], reverse=self.unstable_ties and self.calls % 2 == 0)
+        matches.sort(key=lambda r: -r["t"])  # stable: ties keep the id order, reversed on every other request
+        if self.cap is not None:
+            matches = matches[: self.cap]
         chunk = matches[(page - 1) * size: page * size]
         total_found = len(matches) + (self.calls if self.moving_total else 0)
         return Page(records=chunk, total_pages=-(-len(matches) // size), total_found=total_found, per_page=size)
@@ -291,10 +306,11 @@ class ListSink:
         pass
 
 
-def collect(source: ScriptedSource, store: MemoryStore, now_ms: int, page_size: int = 1000) -> tuple:
+def collect(source: ScriptedSource, store: MemoryStore, now_ms: int, page_size: int = 1000,
+            overlap_seconds: float = 60) -> tuple:
     sink = ListSink()
     checkpoint = Checkpoint(store, "k")
-    policy = CollectionPolicy(settle_seconds=0, overlap_seconds=60, page_size=page_size)
+    policy = CollectionPolicy(settle_seconds=0, overlap_seconds=overlap_seconds, page_size=page_size)
     collector = Collector(source, checkpoint, sink, policy, RetryPolicy(), Pacer(), logging.getLogger("t"),
                           wall_clock=lambda: now_ms / 1000)
     result = collector.run()
@@ -320,3 +336,64 @@ def test_a_window_whose_totals_never_settle_keeps_its_watermark_and_is_read_agai
     again, second = collect(ScriptedSource(records), store, now + 1000, page_size=10)
     assert again == [] and second.windows[0].status == "complete"
     assert second.windows[0].duplicates_dropped == 30
+
+
+def ids(records: List[Dict[str, Any]]) -> List[str]:
+    return sorted(r["id"] for r in records)
+
+
+def test_split_windows_lose_nothing_with_exclusive_bounds() -> None:
+    now = 400 * DAY_MS
+    records = [{"id": f"r{i}", "t": now - 5 * DAY_MS + i * 7} for i in range(12000)]
+    written, result = collect(ScriptedSource(records, exclusive=True), MemoryStore(), now)
+    assert ids(written) == ids(records)
+    assert len(result.windows) >= 2
+
+
+def test_a_capped_total_found_still_splits_the_window() -> None:
+    now = 400 * DAY_MS
+    records = [{"id": f"r{i}", "t": now - 5 * DAY_MS + i * 11} for i in range(25)]
+    source = ScriptedSource(records, cap=10)
+    source.limits = SourceLimits(retention_seconds=180 * 86400.0, max_results_per_search=10, max_page_size=1000)
+    written, _ = collect(source, MemoryStore(), now)
+    assert ids(written) == ids(records)
+
+
+def test_same_millisecond_records_reordered_between_requests_are_all_read() -> None:
+    now = 400 * DAY_MS
+    records = [{"id": f"tie{i:02d}", "t": now - DAY_MS} for i in range(15)]
+    records += [{"id": f"r{i}", "t": now - 2 * DAY_MS - i} for i in range(5)]
+    written, _ = collect(ScriptedSource(records, unstable_ties=True), MemoryStore(), now, page_size=10)
+    assert ids(written) == ids(records)
+
+
+def test_records_returned_from_before_the_window_are_not_written_twice() -> None:
+    now = 400 * DAY_MS
+    records = [{"id": f"r{i}", "t": now - 3_600_000 + i * 60_000} for i in range(60)]
+    store = MemoryStore()
+    source = ScriptedSource(records, floor_ms=DAY_MS)  # the API rounds the start down to the day
+    first, _ = collect(source, store, now)
+    second, _ = collect(source, store, now + 300_000)
+    third, _ = collect(source, store, now + 600_000)
+    assert ids(first) == ids(records) and second == [] and third == []
+
+
+def test_raising_the_overlap_does_not_rewrite_forgotten_records() -> None:
+    now = 400 * DAY_MS
+    records = [{"id": f"r{i}", "t": now - 1_800_000 + i * 10_000} for i in range(150)]
+    store = MemoryStore()
+    first, _ = collect(ScriptedSource(records), store, now, overlap_seconds=60)
+    second, _ = collect(ScriptedSource(records), store, now + 600_000, overlap_seconds=60)
+    third, _ = collect(ScriptedSource(records), store, now + 700_000, overlap_seconds=3600)
+    assert ids(first) == ids(records) and second == [] and third == []
+
+
+def test_a_checkpoint_from_a_clock_that_ran_ahead_restarts_at_the_newest_record_written() -> None:
+    now = 400 * DAY_MS
+    early = [{"id": f"e{i}", "t": now - 3_600_000 + i} for i in range(5)]
+    store = MemoryStore()
+    collect(ScriptedSource(early), store, now + DAY_MS)  # the clock was a day ahead
+    later = [{"id": f"l{i}", "t": now + 60_000 + i} for i in range(5)]
+    written, result = collect(ScriptedSource(early + later), store, now + 120_000)
+    assert ids(written) == ids(later)
+    assert result.windows and result.windows[0].status == "complete"

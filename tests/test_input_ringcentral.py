@@ -113,6 +113,24 @@ def test_validate_an_edited_input_reads_masked_secrets_back(runner: InputRunner,
     assert sim.stats()["token_grants"] == grants + 1
 
 
+def test_validate_a_rejected_edit_leaves_the_stored_secrets_alone(runner: InputRunner, sim: Any,
+                                                                    splunkd: Any) -> None:
+    runner.run()
+    before = stored_secrets(splunkd)
+    result = runner.validate({**runner.stanza(), "client_secret": "a-new-but-wrong-secret-42"})
+    assert result.returncode == 1 and "test login failed" in result.stdout
+    assert stored_secrets(splunkd) == before
+
+
+@pytest.mark.parametrize("proxy", ["proxyuser:S3cr3t-pw@proxy.example.com:8080",
+                                   "http://proxyuser:S3c#r3t@proxy.example.com:8080"])
+def test_a_bad_proxy_url_is_rejected_without_repeating_its_password(runner: InputRunner, sim: Any,
+                                                                    proxy: str) -> None:
+    result = runner.validate(input_params(sim, proxy_url=proxy))
+    assert result.returncode == 1 and "proxy_url: must be http(s)://" in result.stdout
+    assert "S3c" not in result.stdout + result.stderr
+
+
 def test_validate_reports_rejected_credentials_without_leaking_them(runner: InputRunner, sim: Any) -> None:
     result = runner.validate(input_params(sim, client_secret="wrong-secret-value-123"))
     assert result.returncode == 1
@@ -451,3 +469,13 @@ def test_missing_audit_trail_permission_is_logged_clearly(runner: InputRunner, s
     [summary] = out.summaries()
     assert summary["status"] == "failed" and "Read Audit Trail" in summary["error"]
     assert "Read Audit Trail" in runner.log_text()
+
+
+def test_an_input_name_with_spaces_is_masked_too(tmp_path: Any, sim: Any, splunkd: Any, app_dir: Any) -> None:
+    named = InputRunner(tmp_path, splunkd, name="prod audit")
+    named.configure(input_params(sim))
+    sim.generate(5, NOW - timedelta(days=1), NOW - timedelta(minutes=1), seed=99)
+    out = named.run()
+    assert len(out.records()) == 5
+    assert named.stanza()["client_secret"] == "********" and named.stanza()["jwt"] == "********"
+    assert "action=mask_failed" not in named.log_text()

@@ -28,12 +28,17 @@ STATE_VERSION = 1
 @dataclass
 class CheckpointState:
     watermark_ms: Optional[int] = None
+    # id -> end of the window it was written in: an id is kept while a later read can still reach that window.
     seen: Dict[str, int] = field(default_factory=dict)
     saved_at: float = 0.0
+    # Ids of windows ending before this were forgotten: no read may start earlier, or it would repeat them.
+    seen_floor_ms: Optional[int] = None
+    # The newest record time written: a safe restart point if the wall clock was ahead in an earlier run.
+    high_ms: Optional[int] = None
 
     def to_dict(self) -> Dict[str, Any]:
         return {"version": STATE_VERSION, "watermark_ms": self.watermark_ms, "seen": self.seen,
-                "saved_at": self.saved_at}
+                "saved_at": self.saved_at, "seen_floor_ms": self.seen_floor_ms, "high_ms": self.high_ms}
 
     @classmethod
     def from_dict(cls, data: Any) -> CheckpointState:
@@ -49,8 +54,12 @@ class CheckpointState:
         if (watermark is not None and not isinstance(watermark, int)) or not isinstance(seen, dict):
             msg = "checkpoint fields have the wrong types; reset the checkpoint"
             raise CheckpointError(msg)
+        floor, high = data.get("seen_floor_ms"), data.get("high_ms")
+        if any(v is not None and not isinstance(v, int) for v in (floor, high)):
+            msg = "checkpoint fields have the wrong types; reset the checkpoint"
+            raise CheckpointError(msg)
         return cls(watermark_ms=watermark, seen={str(k): int(v) for k, v in seen.items()},
-                   saved_at=float(data.get("saved_at") or 0.0))
+                   saved_at=float(data.get("saved_at") or 0.0), seen_floor_ms=floor, high_ms=high)
 
     def complete_window(self, end_ms: int, overlap_ms: int) -> None:
         """Marks everything up to ``end_ms`` collected and forgets ids the next overlap cannot return."""
@@ -58,6 +67,7 @@ class CheckpointState:
             self.watermark_ms = end_ms
         floor = self.watermark_ms - overlap_ms
         self.seen = {k: v for k, v in self.seen.items() if v >= floor}
+        self.seen_floor_ms = floor if self.seen_floor_ms is None else max(self.seen_floor_ms, floor)
 
 
 def checkpoint_key(scheme: str, input_name: str) -> str:
@@ -97,7 +107,8 @@ class FileCheckpointStore:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
-            msg = f"checkpoint file {self._path(key)} is unreadable ({exc}); delete it to restart collection"
+            msg = (f"checkpoint file {self._path(key)} is unreadable ({type(exc).__name__}); see README "
+                   "'Checkpoints' to reset the input")
             raise CheckpointError(msg) from exc
 
     def save(self, key: str, state: Dict[str, Any]) -> None:
@@ -190,7 +201,12 @@ class ResilientCheckpointStore:
                 candidates.append(kv.load(key))
             except Exception as exc:  # noqa: BLE001
                 self._kv_failed("load", exc)
-        candidates.append(self._fallback.load(key))
+        try:
+            candidates.append(self._fallback.load(key))
+        except CheckpointError as exc:
+            if not any(isinstance(c, dict) for c in candidates):
+                raise
+            self._logger.warning("action=checkpoint_file_unreadable error=%s using=kvstore", type(exc).__name__)
         found = [c for c in candidates if isinstance(c, dict)]
         if not found:
             return None

@@ -18,7 +18,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Deque, List, Optional, Tuple
+from typing import Any, Callable, Deque, List, Optional, Set, Tuple
 
 from .checkpoint import Checkpoint
 from .emit import EventSink
@@ -32,6 +32,7 @@ from .logs import quoted
 from .pacing import Pacer, RetryPolicy
 from .source import AuditSource, Page, Window
 from .summary import Gap, WindowSummary
+from .timefmt import format_iso_ms
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,19 @@ class Collector:
                 else:
                     start_ms = self.policy.start_ms
         else:
+            state = self.checkpoint.state
+            if watermark > end_ms:
+                # The clock was ahead when the checkpoint was written. Everything up to the newest record
+                # written was read then, so restart there rather than wait for the clock to catch up.
+                restart = min(state.high_ms if state.high_ms is not None else end_ms, end_ms)
+                self.logger.warning("action=clock_behind_checkpoint watermark=%s end=%s restart_from=%s",
+                                    format_iso_ms(watermark), format_iso_ms(end_ms), format_iso_ms(restart))
+                state.watermark_ms = watermark = restart
+                state.seen_floor_ms = restart
             start_ms = watermark - int(self.policy.overlap_seconds * 1000)
+            if state.seen_floor_ms is not None and start_ms < state.seen_floor_ms:
+                # The overlap grew since ids were last forgotten: reading further back would repeat records.
+                start_ms = state.seen_floor_ms
             if start_ms < floor_ms:
                 if watermark < floor_ms:
                     gaps.append(Gap("retention", watermark + 1, floor_ms - 1, None))
@@ -182,31 +195,11 @@ class Collector:
             self.on_window(summary)
 
     def _collect_window(self, window: Window, summary: WindowSummary) -> Optional[Tuple[Window, Window]]:
-        cap = self.source.limits.max_results_per_search
-        per_page = min(self.policy.page_size, self.source.limits.max_page_size)
         for attempt in range(1, self.policy.max_passes + 1):
-            page_no = 1
-            first_total: Optional[int] = None
-            moved = False
-            while True:
-                page = self._fetch(window, page_no, per_page, summary)
-                if page_no == 1:
-                    first_total = page.total_found
-                    if first_total is not None and first_total > cap:
-                        if window.width_ms > 0:
-                            return window.split()
-                        summary.gaps.append(Gap("record_cap", window.start_ms, window.end_ms, first_total - cap))
-                elif page.total_found is not None and page.total_found != first_total:
-                    moved = True
-                summary.total_found = page.total_found if page.total_found is not None else summary.total_found
-                self._write_page(page, window, summary)
-                last = self._last_page(page, page_no, per_page, cap)
-                # Dropped before the next request, so a long backfill never holds two parsed pages at once.
-                del page
-                if last:
-                    break
-                page_no += 1
-            if not moved:
+            outcome = self._page_through(window, summary, splittable=True)
+            if outcome.split is not None:
+                return outcome.split
+            if not outcome.moved:
                 break
             self.logger.warning(
                 "action=window_repaged reason=totals_moved pass=%d window_from=%s window_to=%s",
@@ -218,9 +211,62 @@ class Collector:
             passes = self.policy.max_passes
             msg = f"the API's totals changed on each of {passes} passes; the next run reads the window again"
             raise RunAborted(msg)
+        for tie_ms in sorted(outcome.ties):
+            self._reread_tie(tie_ms, window, summary)
         self.checkpoint.state.complete_window(window.end_ms, int(self.policy.overlap_seconds * 1000))
         self.checkpoint.commit()
         return None
+
+    def _page_through(self, window: Window, summary: WindowSummary, splittable: bool,
+                      seen_as_of: Optional[Window] = None, per_page: Optional[int] = None) -> _Pass:
+        """Reads every page of ``window`` once, writing what is new."""
+        cap = self.source.limits.max_results_per_search
+        per_page = per_page or min(self.policy.page_size, self.source.limits.max_page_size)
+        outcome = _Pass()
+        page_no = 1
+        first_total: Optional[int] = None
+        previous_times: Set[int] = set()
+        while True:
+            page = self._fetch(window, page_no, per_page, summary)
+            if page_no == 1:
+                first_total = page.total_found
+                if first_total is not None and first_total >= cap:
+                    if splittable and window.splittable:
+                        outcome.split = window.split()
+                        return outcome
+                    if first_total > cap:
+                        summary.gaps.append(Gap("record_cap", window.start_ms, window.end_ms, first_total - cap))
+            elif page.total_found is not None and page.total_found != first_total:
+                outcome.moved = True
+            if page.total_found is not None:
+                summary.total_found = page.total_found
+            times = self._write_page(page, seen_as_of or window, summary, outcome)
+            # A millisecond on both sides of a page boundary: if the API orders same-millisecond records
+            # differently from one request to the next, some of them may have been on neither page.
+            outcome.ties |= previous_times & times
+            previous_times = times
+            last = self._last_page(page, page_no, per_page, cap)
+            if not page.records and isinstance(page.total_pages, int) and page_no < page.total_pages:
+                outcome.moved = True  # pages vanished under us: read the window again
+            # Dropped before the next request, so a long backfill never holds two parsed pages at once.
+            del page
+            if last:
+                return outcome
+            page_no += 1
+
+    def _reread_tie(self, tie_ms: int, window: Window, summary: WindowSummary) -> None:
+        """Reads the millisecond around a page-boundary tie until a pass finds nothing new.
+
+        The largest page the API allows puts a tie of up to that many records in one response,
+        whatever order the API gives them.
+        """
+        around = Window(tie_ms - 1, tie_ms + 1)
+        for _ in range(self.policy.max_passes):
+            outcome = self._page_through(around, summary, splittable=False, seen_as_of=window,
+                                         per_page=self.source.limits.max_page_size)
+            if not outcome.written:
+                return
+        self.logger.warning("action=tie_unsettled at=%s", format_iso_ms(tie_ms))
 
     @staticmethod
     def _last_page(page: Page, page_no: int, per_page: int, cap: int) -> bool:
@@ -270,9 +316,13 @@ class Collector:
             summary.pages += 1
             return page
 
-    def _write_page(self, page: Page, window: Window, summary: WindowSummary) -> None:
-        seen = self.checkpoint.state.seen
+    def _write_page(self, page: Page, window: Window, summary: WindowSummary, outcome: _Pass) -> Set[int]:
+        """Writes the page's new records; returns the record times on the page."""
+        state = self.checkpoint.state
+        seen = state.seen
         written = 0
+        times: Set[int] = set()
+        high = state.high_ms
         source = self.source
         for record in page.records:
             record_id = source.record_id(record) if isinstance(record, dict) else None
@@ -282,6 +332,8 @@ class Collector:
                 self.logger.warning(
                     "action=malformed_record missing=%s", "id" if record_id is None else "eventTime",
                 )
+            if record_ms is not None:
+                times.add(record_ms)
             key = record_id if record_id is not None else content_id(record)
             if key in seen:
                 summary.duplicates_dropped += 1
@@ -289,14 +341,30 @@ class Collector:
             # The API's JSON, every field kept, compact; key order as received.
             data = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
             self.sink.write(data, record_ms, source.sourcetype)
-            # A record without a usable time is kept in `seen` as if at the window's end, so the
-            # overlap still protects it from being written twice.
-            seen[key] = record_ms if record_ms is not None else window.end_ms
+            # Remembered as of the window's end, not the record's own time: an API that returned it for
+            # this window (coarse bounds, late arrival, no time at all) may return it for any read that
+            # reaches this window again.
+            seen[key] = window.end_ms
+            if record_ms is not None and (high is None or record_ms > high):
+                high = record_ms
             written += 1
         summary.records_emitted += written
+        outcome.written += written
         if written:
+            state.high_ms = high
             self.sink.flush()
             self.checkpoint.commit()
+        return times
+
+
+@dataclass
+class _Pass:
+    """What one read through a window found."""
+
+    moved: bool = False
+    split: Optional[Tuple[Window, Window]] = None
+    ties: Set[int] = field(default_factory=set)
+    written: int = 0
 
 
 def _describe(exc: BaseException) -> str:

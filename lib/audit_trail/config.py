@@ -58,14 +58,9 @@ def proxy_url(params: Dict[str, str], name: str) -> Optional[str]:
     except ValueError:
         port = None
     if parts.scheme not in ("http", "https") or not parts.hostname or not port:
-        raise ConfigError(name, f"must be http(s)://[user:password@]host:port, got {_redact_url(raw)!r}")
-    return raw
-
-
-def _redact_url(raw: str) -> str:
-    parts = urlsplit(raw)
-    if parts.password:
-        return raw.replace(f":{parts.password}@", ":***@")
+        # The value is not repeated: it may hold a password that failed to parse.
+        raise ConfigError(name, "must be http(s)://[user:password@]host:port (a password with : / ? # @ "
+                                "must be percent-encoded)")
     return raw
 
 

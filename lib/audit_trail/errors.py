@@ -38,7 +38,16 @@ class FatalSourceError(SourceError):
 
 
 class RetriableSourceError(SourceError):
-    """A transient failure (5xx, timeout, connection reset): back off and try again."""
+    """A transient failure (5xx, timeout, connection reset): back off and try again.
+
+    ``immediate`` marks a failure the source has already remedied (a rejected token it dropped), so the
+    retry needs no backoff; it still goes through the pacer like any request.
+    """
+
+    def __init__(self, message: str, status: Optional[int] = None, code: Optional[str] = None,
+                 immediate: bool = False) -> None:
+        super().__init__(message, status, code)
+        self.immediate = immediate
 
 
 class RateLimited(SourceError):

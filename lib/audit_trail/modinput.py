@@ -72,8 +72,11 @@ class Splunkd:
         from urllib.parse import quote
 
         from splunklib import client
+        from splunklib.binding import UrlEncoded
 
-        entity = client.Input(self.service(), f"data/inputs/{kind}/{quote(name, safe='')}")
+        # Quoted once here; splunklib must not quote it again (a space would become %2520).
+        path = UrlEncoded(f"data/inputs/{kind}/{quote(name, safe='')}", skip_encode=True)
+        entity = client.Input(self.service(), path)
         entity.update(**fields)
 
 
@@ -123,7 +126,11 @@ class TokenStore:
 
 
 def policies_from_env() -> Policies:
-    """Policies, with test overrides from ``TA_AUDIT_TRAIL_TEST_POLICIES`` (JSON) honoured only under tests."""
+    """Default policies; ``TA_AUDIT_TRAIL_TEST_POLICIES`` (JSON) lets the test suite shrink timings.
+
+    The variable only changes timing (backoff, timeouts, token renewal margin), never what is collected;
+    splunkd does not set it.
+    """
     import json
 
     raw = os.environ.get("TA_AUDIT_TRAIL_TEST_POLICIES")
@@ -170,13 +177,15 @@ def validate(spec: InputSpec, policies: Policies, metadata: Dict[str, Any], para
     Raises ValueError with a message naming the field and the fix; splunkd shows it to the admin.
     """
     try:
-        common = CommonSettings.parse(params, spec.max_page_size, os.environ.get("SPLUNK_HOME"))
         if any(MASK in (params.get(f) or "") for f in spec.secret_fields):
-            # Editing an existing input: splunkd passes the masks, the real values are stored.
+            # Editing an existing input: splunkd passes the masks, the real values are stored. Nothing
+            # is written: a rejected edit must leave the running input's secrets as they were.
             splunkd = Splunkd.from_metadata(metadata)
             name = metadata.get("name") or ""
             params = resolve_secrets(params, spec.secret_fields, splunkd.secret_store(spec.scheme), name,
-                                     mask_stanza=lambda _fields: None, partial=spec.partial_secrets)
+                                     mask_stanza=lambda _fields: None, partial=spec.partial_secrets,
+                                     store_new=False)
+        common = CommonSettings.parse(params, spec.max_page_size, os.environ.get("SPLUNK_HOME"))
         session = build_session(HttpSettings(timeout=policies.timeout, proxy_url=common.proxy_url,
                                              ca_bundle=common.ca_bundle))
         source = spec.build(params, common, session, TokenStore(None, ""), policies)
@@ -210,14 +219,15 @@ def run_stanza(spec: InputSpec, policies: Policies, stanza: str, params: Dict[st
     source: Optional[AuditSource] = None
     try:
         splunkd = Splunkd.from_metadata(metadata)
-        common = CommonSettings.parse(params, spec.max_page_size, os.environ.get("SPLUNK_HOME"))
         secrets = splunkd.secret_store(spec.scheme)
+        # Secrets first: a setting that fails to parse must not keep them in the stanza run after run.
         params = resolve_secrets(
             params, spec.secret_fields, secrets, name,
             mask_stanza=lambda fields: _mask(splunkd, spec.scheme, name, fields, logger),
             partial=spec.partial_secrets,
         )
-        session = build_session(HttpSettings(timeout=policies.timeout, proxy_url=params.get("proxy_url") or None,
+        common = CommonSettings.parse(params, spec.max_page_size, os.environ.get("SPLUNK_HOME"))
+        session = build_session(HttpSettings(timeout=policies.timeout, proxy_url=common.proxy_url,
                                              ca_bundle=common.ca_bundle))
         source = spec.build(params, common, session, TokenStore(secrets, name), policies)
         store = ResilientCheckpointStore(

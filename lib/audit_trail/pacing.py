@@ -142,7 +142,7 @@ class Pacer:
         return quiet
 
     def on_transient(self, error: RetriableSourceError, policy: RetryPolicy) -> float:
-        wait = policy.backoff_seconds()
+        wait = 0.0 if error.immediate else policy.backoff_seconds()
         self._quiet_until = max(self._quiet_until, self._clock() + wait)
         self.stats.retries += 1
         return wait

@@ -29,8 +29,8 @@ class SecretStore:
         # A pooled connection: without one, solnlib opens a new TLS connection (and loads the CA store) for
         # every call, and a first run stores several chunked secrets.
         self._manager = CredentialManager(
-            session_key, app, owner="nobody", realm=f"{app}#{scheme}", scheme=splunkd_scheme, host=host, port=port,
-            pool_connections=1, pool_maxsize=1,
+            session_key, app, owner="nobody", realm=f"{app}#{scheme}", scheme=splunkd_scheme, host=host,
+            port=port, pool_connections=1, pool_maxsize=1,
         )
         self._realm = f"{app}#{scheme}"
         self._cache: Optional[Dict[str, str]] = None
@@ -78,11 +78,13 @@ def resolve_secrets(
     input_name: str,
     mask_stanza: Callable[[Dict[str, str]], None],
     partial: Optional[Dict[str, PartialSecret]] = None,
+    store_new: bool = True,
 ) -> Dict[str, str]:
     """Returns ``params`` with every secret field holding its real value.
 
     Plain values are stored and masked in the stanza (one update for all fields); masked values are
-    read back from storage/passwords.
+    read back from storage/passwords. With ``store_new`` False (checking an edit before it is saved)
+    plain values are used as they are and nothing is written.
     """
     resolved = dict(params)
     to_mask: Dict[str, str] = {}
@@ -93,6 +95,8 @@ def resolve_secrets(
         if partial and field in partial:
             masked, secret = partial[field].split(value)
             if secret is not None:
+                if not store_new:
+                    continue
                 store.set(input_name, field, secret)
                 to_mask[field] = masked
             elif MASK in value:
@@ -100,7 +104,7 @@ def resolve_secrets(
             continue
         if value == MASK:
             resolved[field] = _stored(store, input_name, field)
-        else:
+        elif store_new:
             store.set(input_name, field, value)
             to_mask[field] = MASK
     if to_mask:

@@ -18,9 +18,15 @@ class Window:
     start_ms: int
     end_ms: int
 
+    @property
+    def splittable(self) -> bool:
+        return self.width_ms >= 3
+
     def split(self) -> tuple[Window, Window]:
+        """Two smaller windows sharing their middle milliseconds, so that whether the API's bounds are
+        inclusive or exclusive, no millisecond falls between them (repeats are dropped by id)."""
         middle = self.start_ms + (self.end_ms - self.start_ms) // 2
-        return Window(self.start_ms, middle), Window(middle + 1, self.end_ms)
+        return Window(self.start_ms, middle + 1), Window(middle, self.end_ms)
 
     @property
     def width_ms(self) -> int:

@@ -12,6 +12,7 @@ Facts this module relies on (RingCentral's public API spec and developer guide):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ SCHEME = "ringcentral_audit"
 SOURCETYPE = "ringcentral:audit"
 DEFAULT_SERVER = "https://platform.ringcentral.com"
 SEARCH_PATH = "/restapi/v1.0/account/{account}/audit-trail/search"
+HEAVY_WINDOW_SECONDS = 60.0
 LIMITS = SourceLimits(retention_seconds=180 * 86400.0, max_results_per_search=10000, max_page_size=1000)
 SECRET_FIELDS = ("client_secret", "jwt")
 
@@ -161,8 +163,10 @@ class RingCentralAuth:
         return None
 
     def _fingerprint(self) -> str:
-        # A token is reused only by the same app and server it was issued for.
-        return f"{self.settings.server_url}|{self.settings.client_id}"
+        # A token is reused only with the server, app and JWT it was issued for; a hash stands for
+        # the secrets, since the fingerprint is stored beside the token.
+        secrets = hashlib.sha256(f"{self.settings.client_secret}|{self.settings.jwt}".encode()).hexdigest()[:16]
+        return f"{self.settings.server_url}|{self.settings.client_id}|{secrets}"
 
     def invalidate(self) -> None:
         self._token = None
@@ -245,11 +249,15 @@ class RingCentralSource:
             "page": page,
             "perPage": per_page,
         }
+        logins = self.auth.logins
         response = self._post(body)
-        if response.status_code == 401:
-            # The token died early (revoked, or evicted by the 5-session cap): log in once more.
+        if response.status_code == 401 and self.auth.logins == logins:
+            # A cached token died early (revoked, or evicted by the 5-session cap): drop it and let the
+            # engine retry through its pacer, which logs in again. A token fresh from the JWT grant that
+            # is refused falls through to an authentication error.
             self.auth.invalidate()
-            response = self._post(body)
+            msg = f"access token rejected (HTTP 401 {_error_code(response)}); logging in again"
+            raise RetriableSourceError(msg, 401, _error_code(response), immediate=True)
         return self._page(response)
 
     def _post(self, body: Dict[str, Any]) -> Any:
@@ -270,16 +278,24 @@ class RingCentralSource:
             except ValueError:
                 msg = "audit search answered 200 with a body that is not JSON"
                 raise RetriableSourceError(msg, 200) from None
-            paging = data.get("paging") or {} if isinstance(data, dict) else {}
             records = data.get("records") if isinstance(data, dict) else None
-            return Page(records=records if isinstance(records, list) else [], total_pages=paging.get("total"),
+            if not isinstance(records, list):
+                # A proxy's page or a changed API; taking it as "no records" would move the checkpoint
+                # past records never read.
+                msg = "audit search answered 200 without a records list"
+                raise RetriableSourceError(msg, 200)
+            paging = data.get("paging") if isinstance(data.get("paging"), dict) else {}
+            return Page(records=records, total_pages=paging.get("total"),
                         total_found=paging.get("totalFound"), per_page=paging.get("perPage"),
                         rate=_rate_info(response))
         code = _error_code(response)
         if status == 429:
             msg = f"audit search rate limited ({code})"
             rate = _rate_info(response)
-            raise RateLimited(msg, _retry_after(response), rate.group or "heavy", code, rate.window_seconds)
+            # Without headers, assume the Heavy plan's documented 60 s window: a shorter wait would land
+            # inside the penalty and restart it.
+            raise RateLimited(msg, _retry_after(response), rate.group or "heavy", code,
+                              rate.window_seconds or HEAVY_WINDOW_SECONDS)
         if status >= 500:
             msg = f"audit search HTTP {status} ({code})"
             raise RetriableSourceError(msg, status, code)
