@@ -230,7 +230,7 @@ class Collector:
             page = self._fetch(window, page_no, per_page, summary)
             if page_no == 1:
                 first_total = page.total_found
-                if first_total is not None and first_total >= cap:
+                if first_total is not None and self._beyond_reach(first_total, cap):
                     if splittable and window.splittable:
                         outcome.split = window.split()
                         return outcome
@@ -267,6 +267,14 @@ class Collector:
             if not outcome.written:
                 return
         self.logger.warning("action=tie_unsettled at=%s", format_iso_ms(tie_ms))
+
+    def _beyond_reach(self, total_found: int, cap: int) -> bool:
+        """Whether a window totalling ``total_found`` may hold records one search cannot return."""
+        if total_found != cap:
+            return total_found > cap
+        # A total at the cap may be clipped to it, unless the API keeps no more records than that.
+        kept = self.source.limits.max_records_kept
+        return kept is None or kept > cap
 
     @staticmethod
     def _last_page(page: Page, page_no: int, per_page: int, cap: int) -> bool:

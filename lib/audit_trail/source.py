@@ -61,6 +61,10 @@ class SourceLimits:
     retention_seconds: float
     max_results_per_search: int
     max_page_size: int
+    # The most records the API keeps in all, if it documents one. When that is no more than one search
+    # returns, a search totalling the cap already reaches every record there is: splitting it would
+    # only spend requests. None: unknown, so a total at the cap may hide more and the window is split.
+    max_records_kept: Optional[int] = None
 
 
 class AuditSource(Protocol):

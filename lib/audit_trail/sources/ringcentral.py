@@ -35,7 +35,9 @@ SOURCETYPE = "ringcentral:audit"
 DEFAULT_SERVER = "https://platform.ringcentral.com"
 SEARCH_PATH = "/restapi/v1.0/account/{account}/audit-trail/search"
 HEAVY_WINDOW_SECONDS = 60.0
-LIMITS = SourceLimits(retention_seconds=180 * 86400.0, max_results_per_search=10000, max_page_size=1000)
+# "Searching is limited to the last 10,000 records or last 180 days": one search reaches all the API keeps.
+LIMITS = SourceLimits(retention_seconds=180 * 86400.0, max_results_per_search=10000, max_page_size=1000,
+                      max_records_kept=10000)
 SECRET_FIELDS = ("client_secret", "jwt")
 
 

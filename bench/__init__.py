@@ -1,0 +1,1 @@
+"""Benchmarks of the packaged modular input against the local simulators (``make bench``)."""
