@@ -74,6 +74,7 @@ class BenchEnv:
         subprocess.run([splunk_python(), "-m", "compileall", "-q", str(self.app_dir / "bin"),
                         str(self.app_dir / "lib")], check=True, stdout=subprocess.DEVNULL)
         self.splunkd.start()
+        self.splunkd.install_collections((self.app_dir / "default" / "collections.conf").read_text())
         return self
 
     def __exit__(self, *exc_info: object) -> None:

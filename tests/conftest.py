@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.harness import InputRunner, stage_app
+from tests.harness import REPO, InputRunner, stage_app
 from tests.sim.ringcentral_sim import RingCentralSimulator, SimConfig
 
 
@@ -64,6 +64,8 @@ def splunkd() -> Iterator[Any]:
 
     server = SplunkdSimulator(app="TA-audit-trail", session_key="sim-session-key")
     server.start()
+    # The app is installed: splunkd has created the KV store collections its collections.conf declares.
+    server.install_collections((REPO / "default" / "collections.conf").read_text())
     try:
         yield server
     finally:

@@ -49,6 +49,7 @@ def main() -> int:
         (splunk_home / "var" / "log" / "splunk").mkdir(parents=True)
         with RingCentralSimulator(sim_config(heavy_window=60.0, heavy_penalty=60.0)) as sim, \
                 SplunkdSimulator(app="TA-audit-trail", session_key="demo-session-key") as splunkd:
+            splunkd.install_collections((app / "default" / "collections.conf").read_text())
             records = sim.generate(300, now - timedelta(days=30), now - timedelta(minutes=10), seed=2026)
             params = input_params(sim, settle_seconds="300", log_level="INFO", index="ringcentral", host="demo-hf")
             splunkd.set_input(kind="ringcentral_audit", name="demo", params={k: str(v) for k, v in params.items()})

@@ -133,32 +133,54 @@ class FileCheckpointStore:
 
 
 class KVStoreCheckpointStore:
-    """The KV store collection declared in collections.conf, through solnlib's KVStoreCheckpointer."""
+    """The KV store collection declared in collections.conf, one document per input.
+
+    Documents have solnlib's KVStoreCheckpointer format (``_key``, and ``state`` as a JSON string), so
+    either can read what the other wrote. The calls go through splunklib's REST binding rather than
+    KVStoreCheckpointer itself because that opens its own TLS session (loading the CA store) and adds a
+    collection lookup to every run, which dominated an idle poll; and where the KV store is disabled it
+    retries for the better part of a minute, where one failed request is enough to fall back to a file.
+    """
 
     def __init__(self, collection: str, session_key: str, app: str, scheme: str, host: str, port: int) -> None:
-        from solnlib.modular_input.checkpointer import KVStoreCheckpointer
-        from splunklib import client
+        from urllib.parse import quote
 
-        # solnlib retries a failing KV store for the better part of a minute; splunkd says up front
-        # whether it is ready (it is disabled on many heavy forwarders).
-        info = client.Service(scheme=scheme, host=host, port=port, token=session_key).info
-        status = info.get("kvStoreStatus")
-        if status is not None and status != "ready":
-            msg = f"KV store status is {status!r}"
-            raise CheckpointError(msg)
+        from splunklib import binding
 
-        self._checkpointer = KVStoreCheckpointer(
-            collection, session_key, app, owner="nobody", scheme=scheme, host=host, port=port
-        )
+        self._http_error = binding.HTTPError
+        self._context = binding.Context(scheme=scheme, host=host, port=port, token=session_key, owner="nobody",
+                                        app=app)
+        self._path = f"storage/collections/data/{quote(collection, safe='')}/"
+        self._quote = quote
+
+    def _document(self, key: str) -> Any:
+        from splunklib.binding import UrlEncoded
+
+        return UrlEncoded(self._path + self._quote(key, safe=""), skip_encode=True)
 
     def load(self, key: str) -> Optional[Dict[str, Any]]:
-        return self._checkpointer.get(key)
+        try:
+            response = self._context.get(self._document(key), output_mode="json")
+        except self._http_error as exc:
+            if exc.status == 404:
+                return None
+            raise
+        document = json.loads(response.body.read().decode("utf-8"))
+        return json.loads(document["state"])
 
     def save(self, key: str, state: Dict[str, Any]) -> None:
-        self._checkpointer.update(key, state)
+        from splunklib.binding import UrlEncoded
+
+        body = json.dumps([{"_key": key, "state": json.dumps(state, separators=(",", ":"))}], separators=(",", ":"))
+        self._context.post(UrlEncoded(self._path + "batch_save", skip_encode=True),
+                           headers=[("Content-Type", "application/json")], body=body)
 
     def delete(self, key: str) -> None:
-        self._checkpointer.delete(key)
+        try:
+            self._context.delete(self._document(key))
+        except self._http_error as exc:
+            if exc.status != 404:
+                raise
 
 
 class ResilientCheckpointStore:

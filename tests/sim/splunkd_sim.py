@@ -568,6 +568,19 @@ class SplunkdSimulator:
                 raise KeyError(name)
             return json.loads(json.dumps(collection.docs))
 
+    def install_collections(self, collections_conf: str, app: Optional[str] = None) -> List[str]:
+        """Creates the collections an app's collections.conf declares, as splunkd does when it loads the app."""
+        import configparser
+
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        parser.optionxform = str  # type: ignore[assignment]
+        parser.read_string(collections_conf)
+        with self._lock:
+            for name in parser.sections():
+                if self._find_collection(app or self.app, name) is None:
+                    self._collections.append(_KVCollection(app or self.app, name, config=dict(parser[name])))
+        return parser.sections()
+
     def kv_collection_config(self, name: str, app: Optional[str] = None) -> Dict[str, str]:
         """The collections.conf settings of a collection (``field.state`` and the like)."""
         with self._lock:
