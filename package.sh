@@ -26,7 +26,7 @@ vendor() {
     quiet_pip wheel -q --no-deps -w "$tmp/wheels" \
         "$(grep -E '^splunk-sdk==' requirements.txt)" "$(grep -E '^observable==' requirements.txt)"
     # --platform any + --abi none accept only py3-none-any wheels: no compiled speedups land in lib/.
-    quiet_pip install -q --no-compile --target "$tmp/lib" --python-version 3.9 --implementation py \
+    quiet_pip install -q --no-compile --no-deps --target "$tmp/lib" --python-version 3.9 --implementation py \
         --abi none --platform any --only-binary=:all: --find-links "$tmp/wheels" -r requirements.txt
     rm -rf "$tmp/lib/bin"
     find "$tmp/lib" -name '__pycache__' -prune -exec rm -rf {} +

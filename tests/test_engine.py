@@ -124,16 +124,19 @@ def test_pacer_stays_silent_for_retry_after_and_a_whole_window_without_it() -> N
 
 
 def test_checkpoint_state_completion_prunes_ids_the_next_overlap_cannot_return() -> None:
-    state = CheckpointState(watermark_ms=None, seen={"old": 1_000, "edge": 9_000, "new": 10_000})
+    state = CheckpointState(watermark_ms=None)
+    for record_id, window_end in (("old", 1_000), ("edge", 9_000), ("new", 10_000), ("new2", 10_000)):
+        state.remember(record_id, window_end)
     state.complete_window(end_ms=10_000, overlap_ms=1_000)
     assert state.watermark_ms == 10_000
-    assert state.seen == {"edge": 9_000, "new": 10_000}
+    assert state.seen == {9_000: {"edge"}, 10_000: {"new", "new2"}}
+    assert state.has_seen("edge") and not state.has_seen("old") and state.seen_count() == 3
     state.complete_window(end_ms=5_000, overlap_ms=1_000)
     assert state.watermark_ms == 10_000, "the watermark never moves back"
 
 
 def test_checkpoint_state_round_trips_and_rejects_unknown_versions() -> None:
-    state = CheckpointState(watermark_ms=5, seen={"a": 4}, saved_at=1.5)
+    state = CheckpointState(watermark_ms=5, seen={4: {"a", "b"}}, saved_at=1.5, seen_floor_ms=2, high_ms=4)
     assert CheckpointState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
     with pytest.raises(CheckpointError, match="reset the checkpoint"):
         CheckpointState.from_dict({"version": 99})
@@ -397,3 +400,21 @@ def test_a_checkpoint_from_a_clock_that_ran_ahead_restarts_at_the_newest_record_
     written, result = collect(ScriptedSource(early + later), store, now + 120_000)
     assert ids(written) == ids(later)
     assert result.windows and result.windows[0].status == "complete"
+
+
+@pytest.mark.parametrize("text", [
+    "2024-08-06T10:50:19.442Z", "1970-01-01T00:00:00.000Z", "2024-02-29T23:59:59.999Z", "2026-11-23T00:00:00.001Z",
+])
+def test_the_event_time_fast_path_agrees_with_the_general_parser(text: str) -> None:
+    from datetime import datetime, timezone
+
+    moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    assert parse_iso_ms(text) == round(moment.timestamp() * 1000)
+    assert parse_iso_ms(text) == parse_iso_ms(text.replace("Z", "+00:00"))
+
+
+@pytest.mark.parametrize("bad", ["2024-02-30T10:50:19.442Z", "2024-08-06T24:00:00.000Z", "2024-08-06T10:60:19.442Z",
+                                 "2024-08-06T10:50:1x.442Z", "2024-08-06T10-50-19.442Z"])
+def test_the_event_time_fast_path_rejects_what_the_general_parser_rejects(bad: str) -> None:
+    with pytest.raises(ValueError):
+        parse_iso_ms(bad)

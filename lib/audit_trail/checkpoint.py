@@ -1,10 +1,10 @@
 """Checkpoint state (a plain, versioned JSON dict) and where it is kept.
 
 The state says how far collection is complete (``watermark_ms``: every record up to it has been
-written) and which records were already written near and beyond that point (``seen``: id -> record
-time). Re-reading an overlap before the watermark and dropping seen ids makes each poll boundary-safe
-whatever the API's sort order and bound inclusivity, and ``seen`` grows during a window so that a
-crash between pages replays nothing.
+written) and which records were already written near and beyond that point (``seen``: the ids written
+in each recent window, by the window's end). Re-reading an overlap before the watermark and dropping
+seen ids makes each poll boundary-safe whatever the API's sort order and bound inclusivity, and
+``seen`` grows during a window so that a crash between pages replays nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import re
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Protocol
+from typing import Any, Dict, Optional, Protocol, Set
 
 from .errors import CheckpointError
 
@@ -28,8 +28,9 @@ STATE_VERSION = 1
 @dataclass
 class CheckpointState:
     watermark_ms: Optional[int] = None
-    # id -> end of the window it was written in: an id is kept while a later read can still reach that window.
-    seen: Dict[str, int] = field(default_factory=dict)
+    # Window end -> ids written in that window: kept while a later read can still reach the window.
+    # Grouped because every id of a window shares its end: a backfill holds ten thousand of them.
+    seen: Dict[int, Set[str]] = field(default_factory=dict)
     saved_at: float = 0.0
     # Ids of windows ending before this were forgotten: no read may start earlier, or it would repeat them.
     seen_floor_ms: Optional[int] = None
@@ -37,7 +38,8 @@ class CheckpointState:
     high_ms: Optional[int] = None
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"version": STATE_VERSION, "watermark_ms": self.watermark_ms, "seen": self.seen,
+        seen = {str(end): list(ids) for end, ids in self.seen.items()}
+        return {"version": STATE_VERSION, "watermark_ms": self.watermark_ms, "seen": seen,
                 "saved_at": self.saved_at, "seen_floor_ms": self.seen_floor_ms, "high_ms": self.high_ms}
 
     @classmethod
@@ -58,15 +60,29 @@ class CheckpointState:
         if any(v is not None and not isinstance(v, int) for v in (floor, high)):
             msg = "checkpoint fields have the wrong types; reset the checkpoint"
             raise CheckpointError(msg)
-        return cls(watermark_ms=watermark, seen={str(k): int(v) for k, v in seen.items()},
+        try:
+            groups = {int(end): set(map(str, ids)) for end, ids in seen.items()}
+        except (TypeError, ValueError):
+            msg = "checkpoint ids have the wrong shape; reset the checkpoint"
+            raise CheckpointError(msg) from None
+        return cls(watermark_ms=watermark, seen=groups,
                    saved_at=float(data.get("saved_at") or 0.0), seen_floor_ms=floor, high_ms=high)
+
+    def has_seen(self, record_id: str) -> bool:
+        return any(record_id in ids for ids in self.seen.values())
+
+    def remember(self, record_id: str, window_end_ms: int) -> None:
+        self.seen.setdefault(window_end_ms, set()).add(record_id)
+
+    def seen_count(self) -> int:
+        return sum(len(ids) for ids in self.seen.values())
 
     def complete_window(self, end_ms: int, overlap_ms: int) -> None:
         """Marks everything up to ``end_ms`` collected and forgets ids the next overlap cannot return."""
         if self.watermark_ms is None or end_ms > self.watermark_ms:
             self.watermark_ms = end_ms
         floor = self.watermark_ms - overlap_ms
-        self.seen = {k: v for k, v in self.seen.items() if v >= floor}
+        self.seen = {end: ids for end, ids in self.seen.items() if end >= floor}
         self.seen_floor_ms = floor if self.seen_floor_ms is None else max(self.seen_floor_ms, floor)
 
 

@@ -327,7 +327,6 @@ class Collector:
     def _write_page(self, page: Page, window: Window, summary: WindowSummary, outcome: _Pass) -> Set[int]:
         """Writes the page's new records; returns the record times on the page."""
         state = self.checkpoint.state
-        seen = state.seen
         written = 0
         times: Set[int] = set()
         high = state.high_ms
@@ -343,7 +342,7 @@ class Collector:
             if record_ms is not None:
                 times.add(record_ms)
             key = record_id if record_id is not None else content_id(record)
-            if key in seen:
+            if state.has_seen(key):
                 summary.duplicates_dropped += 1
                 continue
             # The API's JSON, every field kept, compact; key order as received.
@@ -352,7 +351,7 @@ class Collector:
             # Remembered as of the window's end, not the record's own time: an API that returned it for
             # this window (coarse bounds, late arrival, no time at all) may return it for any read that
             # reaches this window again.
-            seen[key] = window.end_ms
+            state.remember(key, window.end_ms)
             if record_ms is not None and (high is None or record_ms > high):
                 high = record_ms
             written += 1

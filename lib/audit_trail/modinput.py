@@ -279,5 +279,10 @@ def _mask(splunkd: Splunkd, kind: str, name: str, fields: Dict[str, str], logger
 
 
 def main(spec: InputSpec, argv: Optional[List[str]] = None) -> int:
+    import warnings
+
+    # The package leaves out requests' optional charset detector on purpose (see requirements.txt);
+    # its import-time notice about that would reach splunkd's log as an error line.
+    warnings.filterwarnings("ignore", message="Unable to find acceptable character detection dependency")
     script = _script_class(spec, policies_from_env())()
     return script.run(argv if argv is not None else sys.argv)

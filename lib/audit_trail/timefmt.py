@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from typing import Dict
 
 _ISO = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"
@@ -11,11 +12,27 @@ _ISO = re.compile(
 )
 
 
+_EPOCH_DAY = datetime(1970, 1, 1, tzinfo=timezone.utc).toordinal()
+_DAY_MS: Dict[str, int] = {}
+
+
 def parse_iso_ms(text: str) -> int:
     """Parses an ISO 8601 date or date-time into epoch milliseconds (UTC when no offset is given).
 
     Raises ValueError on anything else, so callers can say which field was wrong.
     """
+    # The form every audit record's eventTime takes, parsed by position: it is on the per-record path.
+    if isinstance(text, str) and len(text) == 24 and text[23] == "Z" and text[10] == "T" and text[19] == ".":
+        digits = text[11:13] + text[14:16] + text[17:19] + text[20:23]
+        if digits.isdigit() and text[13] == text[16] == ":" and text[:4].isdigit():
+            day_ms = _DAY_MS.get(text[:10])
+            if day_ms is None:
+                day_ms = (datetime.strptime(text[:10], "%Y-%m-%d").toordinal() - _EPOCH_DAY) * 86_400_000
+                if len(_DAY_MS) < 4096:
+                    _DAY_MS[text[:10]] = day_ms
+            hours, minutes, seconds = int(digits[0:2]), int(digits[2:4]), int(digits[4:6])
+            if hours < 24 and minutes < 60 and seconds < 60:
+                return day_ms + ((hours * 60 + minutes) * 60 + seconds) * 1000 + int(digits[6:9])
     match = _ISO.match(text.strip()) if isinstance(text, str) else None
     if not match:
         msg = f"not an ISO 8601 date-time: {text!r}"
