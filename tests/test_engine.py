@@ -418,3 +418,28 @@ def test_the_event_time_fast_path_agrees_with_the_general_parser(text: str) -> N
 def test_the_event_time_fast_path_rejects_what_the_general_parser_rejects(bad: str) -> None:
     with pytest.raises(ValueError):
         parse_iso_ms(bad)
+
+
+class CountingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.saves = 0
+
+    def save(self, key: str, state: Dict[str, Any]) -> None:
+        self.saves += 1
+        super().save(key, state)
+
+
+def test_an_idle_poll_leaves_the_checkpoint_alone_until_it_lags_an_hour() -> None:
+    now = 400 * DAY_MS
+    records = [{"id": f"r{i}", "t": now - 10_000 - i} for i in range(3)]
+    store = CountingStore()
+    collect(ScriptedSource(records), store, now)
+    saves, watermark = store.saves, store.data["k"]["watermark_ms"]
+    idle, _ = collect(ScriptedSource(records), store, now + 300_000)
+    assert idle == [] and store.saves == saves and store.data["k"]["watermark_ms"] == watermark
+    late = [{"id": "late", "t": now + 200_000}]
+    found, _ = collect(ScriptedSource(records + late), store, now + 600_000)
+    assert ids(found) == ["late"], "the wider window still reads what arrived meanwhile"
+    collect(ScriptedSource(records + late), store, now + 600_000 + 2 * 3_600_000)
+    assert store.data["k"]["watermark_ms"] == now + 600_000 + 2 * 3_600_000

@@ -44,6 +44,9 @@ class CollectionPolicy:
     dropped. ``retention_margin_seconds`` keeps requests clear of the API's retention edge, where a
     request could be rejected or race the purge. ``max_passes`` bounds re-paging a window whose totals
     moved while it was read. ``start_ms`` is where a first run begins (None: as far back as the API holds).
+    ``idle_commit_seconds``: a window that wrote nothing leaves the checkpoint as it was (the next run
+    just reads a slightly wider window, in the same one request) until the watermark lags this much,
+    which spares the KV store a write on every idle poll.
     """
 
     settle_seconds: float = 300.0
@@ -52,6 +55,7 @@ class CollectionPolicy:
     retention_margin_seconds: float = 3600.0
     max_passes: int = 3
     start_ms: Optional[int] = None
+    idle_commit_seconds: float = 3600.0
 
 
 class RunAborted(AuditTrailError):
@@ -213,6 +217,10 @@ class Collector:
             raise RunAborted(msg)
         for tie_ms in sorted(outcome.ties):
             self._reread_tie(tie_ms, window, summary)
+        watermark = self.checkpoint.state.watermark_ms
+        if (summary.records_emitted == 0 and watermark is not None
+                and window.end_ms - watermark < self.policy.idle_commit_seconds * 1000):
+            return None
         self.checkpoint.state.complete_window(window.end_ms, int(self.policy.overlap_seconds * 1000))
         self.checkpoint.commit()
         return None
