@@ -52,23 +52,24 @@ def _params_xml(params: Dict[str, Any]) -> str:
     return "".join(f"<param name={quoteattr(k)}>{escape(str(v))}</param>" for k, v in params.items())
 
 
+def _metadata_xml(server_uri: str, session_key: str, checkpoint_dir: str) -> str:
+    return (f"<server_host>sim-host</server_host><server_uri>{escape(server_uri)}</server_uri>"
+            f"<session_key>{escape(session_key)}</session_key><checkpoint_dir>{escape(checkpoint_dir)}</checkpoint_dir>")
+
+
 def input_xml(name: str, params: Dict[str, Any], server_uri: str, session_key: str, checkpoint_dir: str) -> str:
+    """The input definition splunkd writes to a modular input's stdin for a run."""
     return (
-        "<input><server_host>sim-host</server_host>"
-        f"<server_uri>{escape(server_uri)}</server_uri><session_key>{escape(session_key)}</session_key>"
-        f"<checkpoint_dir>{escape(checkpoint_dir)}</checkpoint_dir><configuration>"
+        f"<input>{_metadata_xml(server_uri, session_key, checkpoint_dir)}<configuration>"
         f"<stanza name={quoteattr(f'{SCHEME}://{name}')} app=\"TA-audit-trail\">{_params_xml(params)}</stanza>"
         "</configuration></input>"
     )
 
 
 def validation_xml(name: str, params: Dict[str, Any], server_uri: str, session_key: str, checkpoint_dir: str) -> str:
-    return (
-        "<items><server_host>sim-host</server_host>"
-        f"<server_uri>{escape(server_uri)}</server_uri><session_key>{escape(session_key)}</session_key>"
-        f"<checkpoint_dir>{escape(checkpoint_dir)}</checkpoint_dir>"
-        f"<item name={quoteattr(name)}>{_params_xml(params)}</item></items>"
-    )
+    """What splunkd writes to stdin for --validate-arguments when an admin saves the input."""
+    return (f"<items>{_metadata_xml(server_uri, session_key, checkpoint_dir)}"
+            f"<item name={quoteattr(name)}>{_params_xml(params)}</item></items>")
 
 
 @dataclass

@@ -12,6 +12,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, List, Optional, Set, Tuple
 
+from .background import BackgroundServer
+
 # Tests must not reach the network, so tunnels may only lead back to this machine.
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -73,7 +75,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _not_supported
 
 
-class ConnectProxy:
+class ConnectProxy(BackgroundServer):
     """A threaded CONNECT-only proxy on 127.0.0.1, optionally demanding Basic ``Proxy-Authorization``.
 
     ``tunnels`` counts established tunnels, ``rejected`` counts refused CONNECTs (bad credentials or a
@@ -92,33 +94,18 @@ class ConnectProxy:
 
     def start(self) -> ConnectProxy:
         """Bind an ephemeral loopback port and serve from a daemon thread."""
-        self._server = _ProxyServer(self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.01,), name="connect-proxy", daemon=True
-        )
-        self._thread.start()
+        self._serve(_ProxyServer(self), "connect-proxy", 0.01)
         return self
 
     def stop(self) -> None:
         """Stop accepting and tear down open tunnels."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._shutdown()
         with self._lock:
             sockets, self._open = list(self._open), set()
         for sock in sockets:
             with contextlib.suppress(OSError):
                 sock.close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> ConnectProxy:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        self._join()
 
     @property
     def port(self) -> int:

@@ -40,6 +40,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Deque, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
+from .background import BackgroundServer
 from .records import (
     DEFAULT_ACCOUNT_ID,
     DEFAULT_ACCOUNT_NAME,
@@ -376,7 +377,7 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
 
-class RingCentralSimulator:
+class RingCentralSimulator(BackgroundServer):
     """The simulated RingCentral platform; see the module docstring and ``SimConfig``."""
 
     def __init__(self, config: Optional[SimConfig] = None) -> None:
@@ -402,31 +403,17 @@ class RingCentralSimulator:
             raise RuntimeError(msg)
         self._stopping.clear()
         self._tls = LoopbackTLS()
-        self._server = _Server((self._cfg.host, self._cfg.port), self, self._tls.server_context())
-        # shutdown() waits for the next poll; a short one keeps stop() cheap for tests that start many servers.
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,), name="rc-sim", daemon=True)
-        self._thread.start()
+        self._serve(_Server((self._cfg.host, self._cfg.port), self, self._tls.server_context()), "rc-sim", 0.01)
         return self
 
     def stop(self) -> None:
         """Stop serving, release stalled requests and delete the CA file."""
         self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._shutdown()
+        self._join()
         if self._tls is not None:
             self._tls.cleanup()
             self._tls = None
-
-    def __enter__(self) -> RingCentralSimulator:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional,
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
+from .background import BackgroundServer
 from .tls import LoopbackTLS
 
 if TYPE_CHECKING:
@@ -439,7 +440,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
-class SplunkdSimulator:
+class SplunkdSimulator(BackgroundServer):
     """A splunkd management port on 127.0.0.1 serving the REST endpoints the add-on uses.
 
     Public state can be read and seeded from the test (``set_input``, ``passwords``, ``kv_collection``,
@@ -475,31 +476,16 @@ class SplunkdSimulator:
         if self.tls:
             self._tls_material = LoopbackTLS()
             context = self._tls_material.server_context()
-        self._server = _Server(self, context)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="splunkd-sim", daemon=True
-        )
-        self._thread.start()
+        self._serve(_Server(self, context), "splunkd-sim", 0.05)
         return self
 
     def stop(self) -> None:
         """Stop serving and release the port and certificate files."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._shutdown()
+        self._join()
         if self._tls_material is not None:
             self._tls_material.cleanup()
             self._tls_material = None
-
-    def __enter__(self) -> SplunkdSimulator:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     @property
     def host(self) -> str:
