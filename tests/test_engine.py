@@ -153,8 +153,8 @@ def test_checkpoint_keys_are_safe_and_unique() -> None:
 def test_file_store_is_atomic_and_leaves_no_temp_files(tmp_path: Path) -> None:
     store = FileCheckpointStore(str(tmp_path))
     assert store.load("k") is None
-    store.save("k", {"version": 1, "watermark_ms": 1})
-    store.save("k", {"version": 1, "watermark_ms": 2})
+    store.save("k", json.dumps({"version": 1, "watermark_ms": 1}))
+    store.save("k", json.dumps({"version": 1, "watermark_ms": 2}))
     assert store.load("k") == {"version": 1, "watermark_ms": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["k.json"]
     (tmp_path / "k.json").write_text("{not json")
@@ -172,10 +172,10 @@ class MemoryStore:
             raise OSError("kv down")
         return self.data.get(key)
 
-    def save(self, key: str, state: Dict[str, Any]) -> None:
+    def save(self, key: str, state_json: str) -> None:
         if self.fail:
             raise OSError("kv down")
-        self.data[key] = state
+        self.data[key] = json.loads(state_json)
 
     def delete(self, key: str) -> None:
         self.data.pop(key, None)
@@ -186,11 +186,11 @@ def test_resilient_store_prefers_the_newer_copy_and_survives_a_failing_kvstore(t
     files = FileCheckpointStore(str(tmp_path))
     logger = logging.getLogger("test")
     store = ResilientCheckpointStore(lambda: kv, files, logger)
-    store.save("k", {"version": 1, "saved_at": 1.0, "watermark_ms": 1})
+    store.save("k", json.dumps({"version": 1, "saved_at": 1.0, "watermark_ms": 1}))
     assert kv.data["k"]["watermark_ms"] == 1 and files.load("k")["watermark_ms"] == 1
     kv.fail = True
     flaky = ResilientCheckpointStore(lambda: kv, files, logger)
-    flaky.save("k", {"version": 1, "saved_at": 2.0, "watermark_ms": 2})
+    flaky.save("k", json.dumps({"version": 1, "saved_at": 2.0, "watermark_ms": 2}))
     kv.fail = False
     recovered = ResilientCheckpointStore(lambda: kv, files, logger)
     assert recovered.load("k")["watermark_ms"] == 2, "the stale KV copy must not win"
@@ -425,9 +425,9 @@ class CountingStore(MemoryStore):
         super().__init__()
         self.saves = 0
 
-    def save(self, key: str, state: Dict[str, Any]) -> None:
+    def save(self, key: str, state_json: str) -> None:
         self.saves += 1
-        super().save(key, state)
+        super().save(key, state_json)
 
 
 def test_an_idle_poll_leaves_the_checkpoint_alone_until_it_lags_an_hour() -> None:
@@ -443,3 +443,13 @@ def test_an_idle_poll_leaves_the_checkpoint_alone_until_it_lags_an_hour() -> Non
     assert ids(found) == ["late"], "the wider window still reads what arrived meanwhile"
     collect(ScriptedSource(records + late), store, now + 600_000 + 2 * 3_600_000)
     assert store.data["k"]["watermark_ms"] == now + 600_000 + 2 * 3_600_000
+
+
+def test_heap_fragmentation_limit_applies_on_glibc_linux() -> None:
+    import platform
+
+    from audit_trail.allocator import limit_heap_fragmentation
+
+    expected = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert limit_heap_fragmentation() is expected
+    assert limit_heap_fragmentation() is expected  # idempotent

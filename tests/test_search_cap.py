@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -51,8 +52,8 @@ class Store:
     def load(self, key: str) -> Optional[Dict[str, Any]]:
         return self.data.get(key)
 
-    def save(self, key: str, state: Dict[str, Any]) -> None:
-        self.data[key] = state
+    def save(self, key: str, state_json: str) -> None:
+        self.data[key] = json.loads(state_json)
 
     def delete(self, key: str) -> None:
         self.data.pop(key, None)

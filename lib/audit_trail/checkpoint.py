@@ -98,7 +98,9 @@ def checkpoint_key(scheme: str, input_name: str) -> str:
 class CheckpointStore(Protocol):
     def load(self, key: str) -> Optional[Dict[str, Any]]: ...
 
-    def save(self, key: str, state: Dict[str, Any]) -> None: ...
+    def save(self, key: str, state_json: str) -> None:
+        """Stores the state, already serialised once by the caller for every store it goes to."""
+        ...
 
     def delete(self, key: str) -> None: ...
 
@@ -127,14 +129,12 @@ class FileCheckpointStore:
                    "'Checkpoints' to reset the input")
             raise CheckpointError(msg) from exc
 
-    def save(self, key: str, state: Dict[str, Any]) -> None:
+    def save(self, key: str, state_json: str) -> None:
         os.makedirs(self.directory, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.directory)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                # One dumps call: json.dump streams through the pure-Python encoder, many times slower on the
-                # thousands of ids a backfill holds in `seen`.
-                handle.write(json.dumps(state, separators=(",", ":")))
+                handle.write(state_json)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, self._path(key))
@@ -184,10 +184,10 @@ class KVStoreCheckpointStore:
         document = json.loads(response.body.read().decode("utf-8"))
         return json.loads(document["state"])
 
-    def save(self, key: str, state: Dict[str, Any]) -> None:
+    def save(self, key: str, state_json: str) -> None:
         from splunklib.binding import UrlEncoded
 
-        body = json.dumps([{"_key": key, "state": json.dumps(state, separators=(",", ":"))}], separators=(",", ":"))
+        body = json.dumps([{"_key": key, "state": state_json}], separators=(",", ":"))
         self._context.post(UrlEncoded(self._path + "batch_save", skip_encode=True),
                            headers=[("Content-Type", "application/json")], body=body)
 
@@ -250,12 +250,12 @@ class ResilientCheckpointStore:
             return None
         return max(found, key=lambda c: float(c.get("saved_at") or 0.0))
 
-    def save(self, key: str, state: Dict[str, Any]) -> None:
-        self._fallback.save(key, state)
+    def save(self, key: str, state_json: str) -> None:
+        self._fallback.save(key, state_json)
         kv = self._kv()
         if kv is not None:
             try:
-                kv.save(key, state)
+                kv.save(key, state_json)
             except Exception as exc:  # noqa: BLE001
                 self._kv_failed("save", exc)
 
@@ -284,4 +284,6 @@ class Checkpoint:
         # The stamp must grow even if the wall clock steps back, or the resilient store's
         # newer-wins rule would resurrect an older copy.
         self.state.saved_at = max(self._clock(), self.state.saved_at + 0.001)
-        self._store.save(self.key, self.state.to_dict())
+        # Serialised once for both copies: with a backfill's ids this text is the run's largest object.
+        # (One dumps call: json.dump would stream through the pure-Python encoder, many times slower.)
+        self._store.save(self.key, json.dumps(self.state.to_dict(), separators=(",", ":")))

@@ -281,6 +281,10 @@ def _mask(splunkd: Splunkd, kind: str, name: str, fields: Dict[str, str], logger
 def main(spec: InputSpec, argv: Optional[List[str]] = None) -> int:
     import warnings
 
+    from .allocator import limit_heap_fragmentation
+
+    limit_heap_fragmentation()
+
     # The package leaves out requests' optional charset detector on purpose (see requirements.txt);
     # its import-time notice about that would reach splunkd's log as an error line.
     warnings.filterwarnings("ignore", message="Unable to find acceptable character detection dependency")

@@ -24,14 +24,18 @@ class SecretStore:
 
     def __init__(self, session_key: str, app: str, scheme: str, splunkd_scheme: str, host: str, port: int) -> None:
         from solnlib.credentials import CredentialManager, CredentialNotExistException
+        from splunklib import client
 
         self._missing = CredentialNotExistException
-        # A pooled connection: without one, solnlib opens a new TLS connection (and loads the CA store) for
-        # every call, and a first run stores several chunked secrets.
         self._manager = CredentialManager(
-            session_key, app, owner="nobody", realm=f"{app}#{scheme}", scheme=splunkd_scheme, host=host,
-            port=port, pool_connections=1, pool_maxsize=1,
+            session_key, app, owner="nobody", realm=f"{app}#{scheme}", scheme=splunkd_scheme, host=host, port=port
         )
+        # solnlib keeps its chunking and reassembly of long secrets, but talks to splunkd through splunklib's
+        # own transport: solnlib's requests session loads the system CA store for a splunkd connection it
+        # does not verify, which was a tenth of an idle poll. Same collection class, same namespace.
+        self._manager._storage_passwords = client.Service(
+            scheme=splunkd_scheme, host=host, port=port, token=session_key, owner="nobody", app=app
+        ).storage_passwords
         self._realm = f"{app}#{scheme}"
         self._cache: Optional[Dict[str, str]] = None
 
