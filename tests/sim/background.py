@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import ssl
+import sys
 import threading
+from http.server import ThreadingHTTPServer
 from typing import Any, Optional
 
 
@@ -40,3 +45,39 @@ class BackgroundServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class LoopbackHTTPServer(ThreadingHTTPServer):
+    """A threaded HTTP(S) server for the test servers: TLS per connection, quiet about dropped clients.
+
+    Subclasses set ``context`` (an SSL context, or None for plain HTTP) before calling ``__init__``.
+    """
+
+    daemon_threads = True
+    allow_reuse_address = True
+    context: Optional[ssl.SSLContext] = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # The TLS handshake runs here, in the per-connection thread, so a client that never completes it
+        # cannot stall the accept loop for everybody else.
+        request.settimeout(30)
+        # Headers and body go out in separate writes; without TCP_NODELAY, Nagle plus delayed ACKs add ~40 ms
+        # to every response, which would dominate benchmarks.
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.context is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            tls_sock = self.context.wrap_socket(request, server_side=True)
+        except (OSError, ssl.SSLError):
+            return
+        try:
+            self.RequestHandlerClass(tls_sock, client_address, self)
+        finally:
+            with contextlib.suppress(OSError):
+                tls_sock.close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that time out or drop connections are part of the tests; a traceback per case is noise.
+        if not isinstance(sys.exc_info()[1], (OSError, ssl.SSLError)):
+            super().handle_error(request, client_address)

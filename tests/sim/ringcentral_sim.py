@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import contextlib
 import dataclasses
 import hashlib
 import hmac
@@ -36,11 +35,11 @@ import time
 import uuid
 from collections import deque
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Deque, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
-from .background import BackgroundServer
+from .background import BackgroundServer, LoopbackHTTPServer
 from .records import (
     DEFAULT_ACCOUNT_ID,
     DEFAULT_ACCOUNT_NAME,
@@ -269,36 +268,11 @@ class _Preformatted(str):
     """A value already serialised by ``jackson_dumps`` at the nesting level where it will be inserted."""
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _Server(LoopbackHTTPServer):
     def __init__(self, address: Tuple[str, int], sim: RingCentralSimulator, context: ssl.SSLContext) -> None:
         self.sim = sim
         self.context = context
         super().__init__(address, _Handler)
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        # The TLS handshake runs here, in the per-connection thread, so a client that never completes it
-        # cannot stall the accept loop for everybody else.
-        request.settimeout(30)
-        # Headers and body go out in separate writes; without TCP_NODELAY, Nagle plus delayed ACKs add ~40 ms
-        # to every response, which would dominate benchmarks.
-        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            tls_sock = self.context.wrap_socket(request, server_side=True)
-        except (OSError, ssl.SSLError):
-            return
-        try:
-            self.RequestHandlerClass(tls_sock, client_address, self)
-        finally:
-            with contextlib.suppress(OSError):
-                tls_sock.close()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients that time out or drop connections are part of the tests; a traceback per case is noise.
-        if not isinstance(sys.exc_info()[1], (OSError, ssl.SSLError)):
-            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

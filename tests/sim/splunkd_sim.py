@@ -24,22 +24,20 @@ Usage::
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import re
 import secrets
 import ssl
-import sys
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
-from .background import BackgroundServer
+from .background import BackgroundServer, LoopbackHTTPServer
 from .tls import LoopbackTLS
 
 if TYPE_CHECKING:
@@ -367,35 +365,11 @@ def _kv_doc_matches(doc: Dict[str, Any], query: Dict[str, Any]) -> bool:
     return True
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _Server(LoopbackHTTPServer):
     def __init__(self, sim: SplunkdSimulator, context: Optional[ssl.SSLContext]) -> None:
         self.sim = sim
         self.context = context
         super().__init__(("127.0.0.1", 0), _Handler)
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        # The TLS handshake runs in the per-connection thread so one stalled client cannot block accept().
-        request.settimeout(30)
-        if self.context is None:
-            super().finish_request(request, client_address)
-            return
-        try:
-            tls_sock = self.context.wrap_socket(request, server_side=True)
-        except (OSError, ssl.SSLError):
-            return
-        try:
-            self.RequestHandlerClass(tls_sock, client_address, self)
-        finally:
-            with contextlib.suppress(OSError):
-                tls_sock.close()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Dropped connections are normal in tests; only real bugs deserve a traceback.
-        if not isinstance(sys.exc_info()[1], (OSError, ssl.SSLError)):
-            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
