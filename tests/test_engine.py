@@ -400,6 +400,7 @@ def test_a_checkpoint_from_a_clock_that_ran_ahead_restarts_at_the_newest_record_
     written, result = collect(ScriptedSource(early + later), store, now + 120_000)
     assert ids(written) == ids(later)
     assert result.windows and result.windows[0].status == "complete"
+    assert store.data["k"]["watermark_ms"] <= now + 120_000, "the recovery is saved, not redone each poll"
 
 
 @pytest.mark.parametrize("text", [

@@ -128,6 +128,7 @@ class Collector:
                                     format_iso_ms(watermark), format_iso_ms(end_ms), format_iso_ms(restart))
                 state.watermark_ms = watermark = restart
                 state.seen_floor_ms = restart
+                self.checkpoint.commit()  # once decided, not again on every idle poll
             start_ms = watermark - int(self.policy.overlap_seconds * 1000)
             if state.seen_floor_ms is not None and start_ms < state.seen_floor_ms:
                 # The overlap grew since ids were last forgotten: reading further back would repeat records.

@@ -7,7 +7,7 @@ import socket
 import ssl
 import sys
 import threading
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
 
 
@@ -81,3 +81,21 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
         # Clients that time out or drop connections are part of the tests; a traceback per case is noise.
         if not isinstance(sys.exc_info()[1], (OSError, ssl.SSLError)):
             super().handle_error(request, client_address)
+
+
+class DispatchingHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 handler that logs nothing (request lines can carry tokens) and routes to ``_dispatch``."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt: str, *args: Any) -> None:
+        return
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        raise NotImplementedError

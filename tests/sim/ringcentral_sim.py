@@ -35,11 +35,10 @@ import time
 import uuid
 from collections import deque
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler
 from typing import Any, Deque, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
-from .background import BackgroundServer, LoopbackHTTPServer
+from .background import BackgroundServer, DispatchingHandler, LoopbackHTTPServer
 from .records import (
     DEFAULT_ACCOUNT_ID,
     DEFAULT_ACCOUNT_NAME,
@@ -275,19 +274,8 @@ class _Server(LoopbackHTTPServer):
         super().__init__(address, _Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(DispatchingHandler):
     server: _Server
-
-    def log_message(self, fmt: str, *args: Any) -> None:
-        # Request lines can carry tokens (revoke accepts ?token=); log nothing.
-        return
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
 
     def _dispatch(self) -> None:
         sim = self.server.sim

@@ -32,12 +32,11 @@ import ssl
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
-from .background import BackgroundServer, LoopbackHTTPServer
+from .background import BackgroundServer, DispatchingHandler, LoopbackHTTPServer
 from .tls import LoopbackTLS
 
 if TYPE_CHECKING:
@@ -372,21 +371,8 @@ class _Server(LoopbackHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in two writes; with Nagle on, delayed ACKs add ~40 ms to every request.
-    disable_nagle_algorithm = True
+class _Handler(DispatchingHandler):
     server: _Server
-
-    def log_message(self, fmt: str, *args: Any) -> None:
-        # Request lines may carry secrets if the code under test is buggy; the record is sd.requests.
-        return
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
 
     def do_DELETE(self) -> None:
         self._dispatch()
