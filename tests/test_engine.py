@@ -393,14 +393,16 @@ def test_raising_the_overlap_does_not_rewrite_forgotten_records() -> None:
 
 def test_a_checkpoint_from_a_clock_that_ran_ahead_restarts_at_the_newest_record_written() -> None:
     now = 400 * DAY_MS
-    early = [{"id": f"e{i}", "t": now - 3_600_000 + i} for i in range(5)]
+    early = [{"id": f"e{i}", "t": now - 600_000 + i} for i in range(5)]
     store = MemoryStore()
     collect(ScriptedSource(early), store, now + DAY_MS)  # the clock was a day ahead
+    idle, _ = collect(ScriptedSource(early), store, now + 60_000)  # back to the right time, nothing new
+    assert idle == []
+    assert store.data["k"]["watermark_ms"] <= now + 60_000, "the recovery is saved, not redone each poll"
     later = [{"id": f"l{i}", "t": now + 60_000 + i} for i in range(5)]
     written, result = collect(ScriptedSource(early + later), store, now + 120_000)
     assert ids(written) == ids(later)
     assert result.windows and result.windows[0].status == "complete"
-    assert store.data["k"]["watermark_ms"] <= now + 120_000, "the recovery is saved, not redone each poll"
 
 
 @pytest.mark.parametrize("text", [
