@@ -456,3 +456,17 @@ def test_heap_fragmentation_limit_applies_on_glibc_linux() -> None:
     expected = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     assert limit_heap_fragmentation() is expected
     assert limit_heap_fragmentation() is expected  # idempotent
+
+
+def test_a_split_window_hands_its_gap_and_requests_to_the_summaries_that_are_reported() -> None:
+    now = 400 * DAY_MS
+    records = [{"id": f"r{i}", "t": now - 5 * DAY_MS + i * 7} for i in range(12000)]
+    source = ScriptedSource(records)
+    sink = ListSink()
+    checkpoint = Checkpoint(MemoryStore(), "k")
+    policy = CollectionPolicy(settle_seconds=0, overlap_seconds=60, start_ms=now - 400 * DAY_MS)
+    result = Collector(source, checkpoint, sink, policy, RetryPolicy(), Pacer(), logging.getLogger("t"),
+                       wall_clock=lambda: now / 1000).run()
+    assert len(result.windows) >= 2
+    assert [g.reason for w in result.windows for g in w.gaps] == ["retention"]
+    assert sum(w.requests for w in result.windows) == source.calls, "every request is in some summary"

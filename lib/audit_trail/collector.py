@@ -150,17 +150,20 @@ class Collector:
             self.logger.info("action=nothing_to_collect reason=settle_not_elapsed")
             return result
         pending: Deque[Window] = deque([window])
-        first = True
+        # A window that is split is not reported itself: what it found (gaps) and spent (its probe request)
+        # is carried into the next window's summary.
+        carried: Optional[WindowSummary] = None
         while pending:
             current = pending.popleft()
             summary = WindowSummary.start(current, self.source.name, self.wall_clock())
             summary.input_name = self.input_name
-            if first:
-                summary.gaps.extend(gaps)
-                first = False
+            summary.gaps.extend(gaps)
+            gaps = []
+            if carried is not None:
+                summary.carry_over(carried)
             try:
                 split = self._collect_window(current, summary)
-            except (RunAborted, RetriesExhausted, AuditTrailError) as exc:
+            except AuditTrailError as exc:
                 summary.finish(self.wall_clock(), status="partial" if summary.records_emitted else "failed",
                                error=_describe(exc))
                 self._report(summary, result)
@@ -169,7 +172,7 @@ class Collector:
             if split is not None:
                 # Older half first, so the watermark can advance as each half completes.
                 pending.extendleft(reversed(split))
-                summary.split = True
+                carried = summary
                 self.logger.info(
                     "action=window_split window_from=%s window_to=%s total_found=%s cap=%d",
                     summary.window_from, summary.window_to, summary.total_found,
@@ -178,6 +181,7 @@ class Collector:
                 continue
             summary.finish(self.wall_clock(), status="complete")
             self._report(summary, result)
+            carried = None
         return result
 
     def _report(self, summary: WindowSummary, result: RunResult) -> None:

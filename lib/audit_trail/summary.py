@@ -41,7 +41,6 @@ class WindowSummary:
     rate_limit_wait_seconds: float = 0.0
     gaps: List[Gap] = field(default_factory=list)
     error: Optional[str] = None
-    split: bool = False
     input_name: str = ""
 
     @classmethod
@@ -55,6 +54,13 @@ class WindowSummary:
     @property
     def window_to(self) -> str:
         return format_iso_ms(self.window.end_ms)
+
+    def carry_over(self, parent: WindowSummary) -> None:
+        """Takes on what a window that was split found and spent before it was split."""
+        self.started_at = min(self.started_at, parent.started_at)
+        self.gaps.extend(parent.gaps)
+        for counter in ("pages", "requests", "retries", "rate_limited", "rate_limit_wait_seconds"):
+            setattr(self, counter, getattr(self, counter) + getattr(parent, counter))
 
     def finish(self, now: float, status: str, error: Optional[str] = None) -> None:
         self.finished_at = now
