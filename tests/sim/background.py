@@ -34,6 +34,14 @@ class BackgroundServer:
             self._thread.join(timeout=5)
             self._thread = None
 
+    @property
+    def port(self) -> int:
+        """The bound TCP port."""
+        if self._server is None:
+            msg = f"{type(self).__name__} not started"
+            raise RuntimeError(msg)
+        return int(self._server.server_address[1])
+
     def start(self) -> Any:
         raise NotImplementedError
 

@@ -108,14 +108,6 @@ class ConnectProxy(BackgroundServer):
         self._join()
 
     @property
-    def port(self) -> int:
-        """The bound TCP port."""
-        if self._server is None:
-            msg = "proxy not started"
-            raise RuntimeError(msg)
-        return int(self._server.server_address[1])
-
-    @property
     def url(self) -> str:
         """``http://127.0.0.1:<port>`` without credentials."""
         return f"http://127.0.0.1:{self.port}"

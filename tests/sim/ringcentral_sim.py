@@ -387,14 +387,6 @@ class RingCentralSimulator(BackgroundServer):
         return f"https://{host}:{port}"
 
     @property
-    def port(self) -> int:
-        """The bound TCP port."""
-        if self._server is None:
-            msg = "simulator not started"
-            raise RuntimeError(msg)
-        return int(self._server.server_address[1])
-
-    @property
     def ca_path(self) -> str:
         """PEM file of the CA that signed the server certificate; pass it to clients as their CA bundle."""
         if self._tls is None:

@@ -452,13 +452,6 @@ class SplunkdSimulator(BackgroundServer):
         return "127.0.0.1"
 
     @property
-    def port(self) -> int:
-        if self._server is None:
-            msg = "simulator not started"
-            raise RuntimeError(msg)
-        return int(self._server.server_address[1])
-
-    @property
     def scheme(self) -> str:
         return "https" if self.tls else "http"
 
