@@ -378,7 +378,7 @@ def test_checkpoint_lives_in_the_kvstore(runner: InputRunner, sim: Any, splunkd:
     docs = splunkd.kv_collection("ta_audit_trail_checkpoints")
     assert list(docs) == ["ringcentral_audit_prod"]
     state = json.loads(docs["ringcentral_audit_prod"]["state"])
-    assert state["version"] == 1 and state["watermark_ms"] > 0
+    assert state["version"] == 2 and state["watermark_ms"] > 0
 
 
 def test_malformed_record_is_written_once_and_counted(runner: InputRunner, sim: Any) -> None:

@@ -1,10 +1,10 @@
 """Checkpoint state (a plain, versioned JSON dict) and where it is kept.
 
 The state says how far collection is complete (``watermark_ms``: every record up to it has been
-written) and which records were already written near and beyond that point (``seen``: the ids written
-in each recent window, by the window's end). Re-reading an overlap before the watermark and dropping
-seen ids makes each poll boundary-safe whatever the API's sort order and bound inclusivity, and
-``seen`` grows during a window so that a crash between pages replays nothing.
+written) and how many copies of each record were written near and beyond that point. Re-reading an
+overlap before the watermark and writing only the copies beyond those makes each poll boundary-safe
+whatever the API's order, bounds and resolution, and the counts grow with every page, so a crash
+between pages replays nothing.
 """
 
 from __future__ import annotations
@@ -12,78 +12,113 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import os
 import re
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Protocol, Set
+from typing import Any, Callable, Dict, List, Optional, Protocol
 
 from .errors import CheckpointError
+from .logs import quoted
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+# Keys are grouped by the minute their record's time falls in: pruning drops whole groups, and a backfill's
+# checkpoint stays one small list per minute instead of one entry per record.
+BUCKET_MS = 60_000
+
+
+def bucket_of(time_ms: int) -> int:
+    return time_ms - time_ms % BUCKET_MS
 
 
 @dataclass
 class CheckpointState:
+    """How far collection is complete, and how many copies of each record key were written near it.
+
+    ``watermark_ms``: every record up to it has been written. ``counts``: key -> copies written, for records
+    a later read may return again (records without ids are keyed by content, and identical rows are genuine
+    repeats, so this is a multiset). ``buckets``: the minute each key's record time lies in (the window's end
+    for a record without a time), which says when no later read can return it.
+    ``seen_floor_ms``: keys older than this were forgotten, so no read may start earlier.
+    ``high_ms``: the newest record time written, a safe restart point if the wall clock ran ahead.
+    ``memory``: small JSON values a source keeps across runs (a proven setting, a pending export job).
+    """
+
     watermark_ms: Optional[int] = None
-    # Window end -> ids written in that window: kept while a later read can still reach the window.
-    # Grouped because every id of a window shares its end: a backfill holds ten thousand of them.
-    seen: Dict[int, Set[str]] = field(default_factory=dict)
+    counts: Dict[str, int] = field(default_factory=dict)
+    buckets: Dict[int, List[str]] = field(default_factory=dict)
     saved_at: float = 0.0
-    # Ids of windows ending before this were forgotten: no read may start earlier, or it would repeat them.
     seen_floor_ms: Optional[int] = None
-    # The newest record time written: a safe restart point if the wall clock was ahead in an earlier run.
     high_ms: Optional[int] = None
+    memory: Dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
-        seen = {str(end): list(ids) for end, ids in self.seen.items()}
+        counts = self.counts
+        seen = {
+            str(bucket): [key if counts.get(key, 1) == 1 else [key, counts[key]] for key in keys]
+            for bucket, keys in self.buckets.items()
+        }
         return {"version": STATE_VERSION, "watermark_ms": self.watermark_ms, "seen": seen,
-                "saved_at": self.saved_at, "seen_floor_ms": self.seen_floor_ms, "high_ms": self.high_ms}
+                "saved_at": self.saved_at, "seen_floor_ms": self.seen_floor_ms, "high_ms": self.high_ms,
+                "memory": self.memory}
 
     @classmethod
     def from_dict(cls, data: Any) -> CheckpointState:
+        """Reads a saved state; version 1 (TA-audit-trail 1.0.0) is carried over unchanged in meaning."""
         if not isinstance(data, dict):
-            msg = f"checkpoint is not a JSON object: {type(data).__name__}"
+            msg = f"checkpoint is not a JSON object but {type(data).__name__}; {_RESET}"
             raise CheckpointError(msg)
         version = data.get("version")
-        if version != STATE_VERSION:
-            msg = f"checkpoint version {version!r} is not supported (expected {STATE_VERSION}); reset the checkpoint"
+        if version not in (1, STATE_VERSION):
+            msg = f"checkpoint version {version!r} is not supported (expected 1 or {STATE_VERSION}); {_RESET}"
             raise CheckpointError(msg)
-        watermark = data.get("watermark_ms")
+        watermark, floor, high = data.get("watermark_ms"), data.get("seen_floor_ms"), data.get("high_ms")
         seen = data.get("seen") or {}
-        if (watermark is not None and not isinstance(watermark, int)) or not isinstance(seen, dict):
-            msg = "checkpoint fields have the wrong types; reset the checkpoint"
+        memory = data.get("memory") or {}
+        if (any(v is not None and (not isinstance(v, int) or isinstance(v, bool)) for v in (watermark, floor, high))
+                or not isinstance(seen, dict) or not isinstance(memory, dict)):
+            msg = f"checkpoint fields have the wrong types; {_RESET}"
             raise CheckpointError(msg)
-        floor, high = data.get("seen_floor_ms"), data.get("high_ms")
-        if any(v is not None and not isinstance(v, int) for v in (floor, high)):
-            msg = "checkpoint fields have the wrong types; reset the checkpoint"
-            raise CheckpointError(msg)
+        state = cls(watermark_ms=watermark, saved_at=float(data.get("saved_at") or 0.0), seen_floor_ms=floor,
+                    high_ms=high, memory=memory)
         try:
-            groups = {int(end): set(map(str, ids)) for end, ids in seen.items()}
-        except (TypeError, ValueError):
-            msg = "checkpoint ids have the wrong shape; reset the checkpoint"
+            # Version 1 grouped ids by the end of the window that wrote them, which is also how long a later
+            # read could return them: the same grouping, each id written once.
+            for bucket, keys in seen.items():
+                group = state.buckets.setdefault(int(bucket), [])
+                for item in keys:
+                    key, count = (item, 1) if isinstance(item, str) else (str(item[0]), int(item[1]))
+                    if key not in state.counts:
+                        group.append(key)
+                    state.counts[key] = max(count, state.counts.get(key, 0))
+        except (TypeError, ValueError, IndexError):
+            msg = f"checkpoint keys have the wrong shape; {_RESET}"
             raise CheckpointError(msg) from None
-        return cls(watermark_ms=watermark, seen=groups,
-                   saved_at=float(data.get("saved_at") or 0.0), seen_floor_ms=floor, high_ms=high)
+        return state
 
-    def has_seen(self, record_id: str) -> bool:
-        return any(record_id in ids for ids in self.seen.values())
+    def written(self, key: str) -> int:
+        """How many copies of ``key`` were written."""
+        return self.counts.get(key, 0)
 
-    def remember(self, record_id: str, window_end_ms: int) -> None:
-        self.seen.setdefault(window_end_ms, set()).add(record_id)
-
-    def seen_count(self) -> int:
-        return sum(len(ids) for ids in self.seen.values())
+    def remember(self, key: str, copies: int, bucket_ms: int) -> None:
+        """Records that ``copies`` copies of ``key`` (whose record time falls in ``bucket_ms``) were written."""
+        if key not in self.counts:
+            self.buckets.setdefault(bucket_ms, []).append(key)
+        self.counts[key] = copies
 
     def complete_window(self, end_ms: int, overlap_ms: int) -> None:
-        """Marks everything up to ``end_ms`` collected and forgets ids the next overlap cannot return."""
+        """Marks everything up to ``end_ms`` collected and forgets keys no later read can return."""
         if self.watermark_ms is None or end_ms > self.watermark_ms:
             self.watermark_ms = end_ms
         floor = self.watermark_ms - overlap_ms
-        self.seen = {end: ids for end, ids in self.seen.items() if end >= floor}
+        for bucket in [b for b in self.buckets if b + BUCKET_MS <= floor]:
+            for key in self.buckets.pop(bucket):
+                self.counts.pop(key, None)
         self.seen_floor_ms = floor if self.seen_floor_ms is None else max(self.seen_floor_ms, floor)
+
+
+_RESET = "see README 'Checkpoints' to repair or reset it"
 
 
 def checkpoint_key(scheme: str, input_name: str) -> str:
@@ -147,6 +182,21 @@ class FileCheckpointStore:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._path(key))
 
+    def writable(self) -> Optional[str]:
+        """None if a checkpoint can be saved here now, else why not (a full disk, permissions)."""
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".probe.", dir=self.directory)
+            try:
+                os.write(fd, b"{}")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+                os.unlink(tmp)
+        except OSError as exc:
+            return f"{type(exc).__name__} errno={exc.errno}"
+        return None
+
 
 class KVStoreCheckpointStore:
     """The KV store collection declared in collections.conf, one document per input.
@@ -158,14 +208,17 @@ class KVStoreCheckpointStore:
     retries for the better part of a minute, where one failed request is enough to fall back to a file.
     """
 
-    def __init__(self, collection: str, session_key: str, app: str, scheme: str, host: str, port: int) -> None:
+    def __init__(self, collection: str, session_key: str, app: str, scheme: str, host: str, port: int,
+                 timeout: float = 30.0) -> None:
         from urllib.parse import quote
 
         from splunklib import binding
 
         self._http_error = binding.HTTPError
-        self._context = binding.Context(scheme=scheme, host=host, port=port, token=session_key, owner="nobody",
-                                        app=app)
+        # A socket timeout on every connect, send and read: a splunkd that accepts and never answers must not
+        # hold the run.
+        self._context = binding.Context(handler=binding.handler(timeout=timeout), scheme=scheme, host=host,
+                                        port=port, token=session_key, owner="nobody", app=app)
         self._path = f"storage/collections/data/{quote(collection, safe='')}/"
         self._quote = quote
 
@@ -181,8 +234,17 @@ class KVStoreCheckpointStore:
             if exc.status == 404:
                 return None
             raise
-        document = json.loads(response.body.read().decode("utf-8"))
-        return json.loads(document["state"])
+        raw = response.body.read()
+        try:
+            state = json.loads(json.loads(raw.decode("utf-8"))["state"])
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            # The document exists but cannot be read: an error to fix, never a reason to start over.
+            msg = f"the KV store checkpoint document {key!r} is unreadable; {_RESET}"
+            raise CheckpointError(msg) from None
+        if not isinstance(state, dict):
+            msg = f"the KV store checkpoint document {key!r} holds no checkpoint object; {_RESET}"
+            raise CheckpointError(msg)
+        return state
 
     def save(self, key: str, state_json: str) -> None:
         from splunklib.binding import UrlEncoded
@@ -200,18 +262,20 @@ class KVStoreCheckpointStore:
 
 
 class ResilientCheckpointStore:
-    """The KV store when it answers, plus ``checkpoint_dir`` always; on load the newer copy wins.
+    """The KV store when it answers, plus a file in ``checkpoint_dir``; on load the newer copy wins.
 
-    Heavy forwarders often run with the KV store disabled, so its failure is a warning, not an error.
-    Writing the file on every save (it is cheap) means an input whose KV store comes and goes never
-    rewinds to an older copy, which would repeat records.
+    Heavy forwarders often run with the KV store disabled, so its absence is a warning, not an error; a save
+    succeeds when either store took it, and fails loudly, naming both, when neither did. A copy that exists
+    but cannot be read is never taken for "no checkpoint": that would collect everything again.
     """
 
-    def __init__(self, primary_factory: Any, fallback: FileCheckpointStore, logger: logging.Logger) -> None:
+    def __init__(self, primary_factory: Callable[[], CheckpointStore], fallback: FileCheckpointStore,
+                 logger: Any) -> None:
         self._primary_factory = primary_factory
         self._primary: Optional[CheckpointStore] = None
         self._primary_failed = False
         self._fallback = fallback
+        self._file_failed: Optional[str] = None
         self._logger = logger
 
     def _kv(self) -> Optional[CheckpointStore]:
@@ -226,38 +290,81 @@ class ResilientCheckpointStore:
         if not self._primary_failed:
             self._logger.warning(
                 "action=kvstore_unavailable operation=%s error=%s fallback=checkpoint_dir dir=%s",
-                operation, type(exc).__name__, self._fallback.directory,
+                operation, type(exc).__name__, quoted(self._fallback.directory),
             )
         self._primary_failed = True
         self._primary = None
 
     def load(self, key: str) -> Optional[Dict[str, Any]]:
-        candidates = []
+        candidates: List[Dict[str, Any]] = []
+        unreadable: List[CheckpointError] = []
         kv = self._kv()
         if kv is not None:
             try:
-                candidates.append(kv.load(key))
+                found = kv.load(key)
+                if found is not None:
+                    candidates.append(found)
+            except CheckpointError as exc:
+                unreadable.append(exc)
             except Exception as exc:  # noqa: BLE001
                 self._kv_failed("load", exc)
         try:
-            candidates.append(self._fallback.load(key))
+            found = self._fallback.load(key)
+            if found is not None:
+                candidates.append(found)
         except CheckpointError as exc:
-            if not any(isinstance(c, dict) for c in candidates):
-                raise
-            self._logger.warning("action=checkpoint_file_unreadable error=%s using=kvstore", type(exc).__name__)
-        found = [c for c in candidates if isinstance(c, dict)]
-        if not found:
+            unreadable.append(exc)
+        if unreadable:
+            if not candidates:
+                raise unreadable[0]
+            for exc in unreadable:
+                self._logger.warning("action=checkpoint_copy_unreadable using=other_copy error=%s", quoted(str(exc)))
+        if not candidates:
             return None
-        return max(found, key=lambda c: float(c.get("saved_at") or 0.0))
+        return max(candidates, key=lambda c: float(c.get("saved_at") or 0.0))
+
+    def probe(self) -> None:
+        """Raises CheckpointError unless at least one store can take a save now (checked before any event)."""
+        self._file_failed = self._fallback.writable()
+        if self._file_failed is None or self._kv() is not None:
+            if self._file_failed is not None:
+                self._warn_file(self._file_failed)
+            return
+        msg = (f"neither checkpoint store can be written: the KV store is unavailable and checkpoint_dir "
+               f"{self._fallback.directory} is not writable ({self._file_failed}); free disk space or fix its "
+               "permissions, or enable the KV store")
+        raise CheckpointError(msg)
+
+    def _warn_file(self, why: str) -> None:
+        self._logger.warning("action=checkpoint_dir_unwritable dir=%s error=%s using=kvstore fix=%s",
+                             quoted(self._fallback.directory), quoted(why),
+                             quoted("free disk space or fix the directory's permissions"))
 
     def save(self, key: str, state_json: str) -> None:
-        self._fallback.save(key, state_json)
+        file_error: Optional[str] = None
+        try:
+            self._fallback.save(key, state_json)
+            self._file_failed = None
+        except OSError as exc:
+            file_error = f"{type(exc).__name__} errno={exc.errno}"
+            if self._file_failed is None:
+                self._warn_file(file_error)
+            self._file_failed = file_error
+        kv_error: Optional[str] = None
         kv = self._kv()
-        if kv is not None:
+        if kv is None:
+            kv_error = "unavailable"
+        else:
             try:
                 kv.save(key, state_json)
             except Exception as exc:  # noqa: BLE001
+                kv_error = type(exc).__name__
                 self._kv_failed("save", exc)
+        if file_error is not None and kv_error is not None:
+            msg = (f"the checkpoint was saved nowhere: checkpoint_dir {self._fallback.directory} failed "
+                   f"({file_error}) and the KV store failed ({kv_error}); free disk space or fix the directory, "
+                   "or enable the KV store")
+            raise CheckpointError(msg)
 
     def delete(self, key: str) -> None:
         kv = self._kv()
@@ -279,6 +386,13 @@ class Checkpoint:
         raw = store.load(key)
         self.state = CheckpointState.from_dict(raw) if raw is not None else CheckpointState()
         self.first_run = raw is None
+        self.upgraded_from = raw.get("version") if raw is not None and raw.get("version") != STATE_VERSION else None
+
+    def probe(self) -> None:
+        """Raises CheckpointError if no save could succeed now; a run checks this before its first event."""
+        probe = getattr(self._store, "probe", None)
+        if probe is not None:
+            probe()
 
     def commit(self) -> None:
         # The stamp must grow even if the wall clock steps back, or the resilient store's

@@ -1,11 +1,13 @@
-"""The collection loop: plan windows, page through each, drop what was already written, emit, checkpoint.
+"""The collection loop: plan a window, page through it with the source's cursor, write what is new, checkpoint.
 
-Guarantees, whatever the API's sort order or bound inclusivity:
-- a record is written at most once per input: its id is remembered in the checkpoint, which is
-  committed after each page has been written and flushed (a crash between pages replays nothing);
-- a record is not skipped: the watermark only moves when a whole window has been read, each window
-  re-reads ``overlap`` before the watermark, and a window whose totals moved while it was paged is
-  paged again.
+Guarantees, whatever the API's order, bound inclusivity or time resolution:
+- nothing is written twice: the checkpoint counts the copies written of each record key (its id, or a hash of
+  its content where the API gives none), and is committed after each page has been written and flushed;
+- identical rows are genuine repeats: *k* identical rows in one listing are *k* events, and a later
+  overlapping read writes only the copies beyond those already written (a multiset difference);
+- nothing is skipped: the watermark only moves when a whole window has been read; each run re-reads
+  ``overlap`` before it; a window whose listing moved while it was paged is read again; a unit of time still
+  open (a second, for an API with one-second times) is left to the next run.
 What the API itself no longer holds (retention, per-search result cap) is reported as a gap in the
 collection summary instead of being silently missing.
 """
@@ -18,9 +20,9 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Deque, List, Optional, Set, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, bucket_of
 from .emit import EventSink
 from .errors import (
     AuditTrailError,
@@ -30,23 +32,24 @@ from .errors import (
 )
 from .logs import quoted
 from .pacing import Pacer, RetryPolicy
-from .source import AuditSource, Page, Window
+from .source import AT_CAP_SPLIT, TOTALS_EXACT, AuditSource, Page, Window
 from .summary import Gap, WindowSummary
 from .timefmt import format_iso_ms
 
 
 @dataclass(frozen=True)
 class CollectionPolicy:
-    """How far back and how close to now to read.
+    """How far back and how close to now to read, and how much one run may spend.
 
     ``settle_seconds``: records newer than now minus this wait for the next run (ingestion delay).
-    ``overlap_seconds``: each run re-reads this much before the watermark; ids already written are
+    ``overlap_seconds``: each run re-reads this much before the watermark; copies already written are
     dropped. ``retention_margin_seconds`` keeps requests clear of the API's retention edge, where a
-    request could be rejected or race the purge. ``max_passes`` bounds re-paging a window whose totals
+    request could be rejected or race the purge. ``max_passes`` bounds re-reading a window whose listing
     moved while it was read. ``start_ms`` is where a first run begins (None: as far back as the API holds).
     ``idle_commit_seconds``: a window that wrote nothing leaves the checkpoint as it was (the next run
-    just reads a slightly wider window, in the same one request) until the watermark lags this much,
-    which spares the KV store a write on every idle poll.
+    just reads a slightly wider window, in the same one request) until the watermark lags this much.
+    ``min_split_ms``: the narrowest window split to get under a per-search cap; narrower, the excess is a gap.
+    ``max_requests`` and ``max_run_seconds``: a run's budget; past either it stops between pages, checkpointed.
     """
 
     settle_seconds: float = 300.0
@@ -56,10 +59,17 @@ class CollectionPolicy:
     max_passes: int = 3
     start_ms: Optional[int] = None
     idle_commit_seconds: float = 3600.0
+    min_split_ms: int = 1000
+    max_requests: int = 5000
+    max_run_seconds: Optional[float] = None
 
 
 class RunAborted(AuditTrailError):
     """The run stops early; what was written so far is checkpointed."""
+
+
+class RunStopped(RunAborted):
+    """The run used its budget, reached its deadline or was asked to stop; the next run resumes."""
 
 
 @dataclass
@@ -69,10 +79,43 @@ class RunResult:
     error: Optional[BaseException] = None
 
 
-def content_id(record: Any) -> str:
-    """A stand-in id for a record that has none: the hash of its canonical JSON."""
+def content_key(record: Any) -> str:
+    """The key of a record without an id: the hash of its canonical JSON (identical rows share it)."""
     canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class _Listing:
+    """Copies of each content key seen so far in one read through a window, grouped by record time."""
+
+    def __init__(self) -> None:
+        self._by_time: Dict[Optional[int], Dict[str, int]] = {}
+
+    def add(self, time_ms: Optional[int], key: str) -> int:
+        group = self._by_time.setdefault(time_ms, {})
+        copies = group.get(key, 0) + 1
+        group[key] = copies
+        return copies
+
+    def forget(self, window: Window) -> None:
+        for time_ms in [t for t in self._by_time if t is not None and window.contains(t)]:
+            del self._by_time[time_ms]
+
+
+@dataclass
+class _Pass:
+    """What one read through a window found."""
+
+    moved: bool = False
+    split: Optional[Tuple[Window, Window]] = None
+    ties: Set[int] = field(default_factory=set)
+    written: int = 0
+
+
+@dataclass(frozen=True)
+class _Planned:
+    window: Window
+    parent_total: Optional[int] = None  # the total of the window this one was split from
 
 
 class Collector:
@@ -84,13 +127,15 @@ class Collector:
         policy: CollectionPolicy,
         retry: RetryPolicy,
         pacer: Pacer,
-        logger: logging.Logger,
+        logger: Any,
         wall_clock: Callable[[], float] = time.time,
-        on_window: Optional[Callable[[WindowSummary], None]] = None,
         input_name: str = "",
+        monotonic: Callable[[], float] = time.monotonic,
+        stop_requested: Callable[[], bool] = lambda: False,
     ) -> None:
         self.input_name = input_name
         self.source = source
+        self.caps = source.capabilities
         self.checkpoint = checkpoint
         self.sink = sink
         self.policy = policy
@@ -98,42 +143,50 @@ class Collector:
         self.pacer = pacer
         self.logger = logger
         self.wall_clock = wall_clock
-        self.on_window = on_window
+        self.monotonic = monotonic
+        self.stop_requested = stop_requested
         self.summary_sourcetype = source.sourcetype + ":collection"
+        self._requests = 0
+        self._deadline: Optional[float] = None
 
     # -- planning ---------------------------------------------------------------------------------
 
     def plan(self) -> Tuple[Optional[Window], List[Gap]]:
         """The window this run reads, and what is already beyond the API's reach."""
         now_ms = int(self.wall_clock() * 1000)
-        end_ms = now_ms - int(self.policy.settle_seconds * 1000)
-        limits = self.source.limits
-        floor_ms = now_ms - int((limits.retention_seconds - self.policy.retention_margin_seconds) * 1000)
+        unit = self.caps.time_resolution_ms
+        # The unit of time that is still open is left to the next run: a row may yet appear in it.
+        end_ms = _align_down(now_ms - int(self.policy.settle_seconds * 1000), unit) - 1
+        floor_ms: Optional[int] = None
+        if self.caps.retention_seconds is not None:
+            floor_ms = now_ms - int((self.caps.retention_seconds - self.policy.retention_margin_seconds) * 1000)
         gaps: List[Gap] = []
-        watermark = self.checkpoint.state.watermark_ms
+        state = self.checkpoint.state
+        watermark = state.watermark_ms
         if watermark is None:
-            start_ms = floor_ms
+            start_ms = floor_ms if floor_ms is not None else end_ms - 30 * 86_400_000
             if self.policy.start_ms is not None:
-                if self.policy.start_ms < floor_ms:
+                if floor_ms is not None and self.policy.start_ms < floor_ms:
                     gaps.append(Gap("retention", self.policy.start_ms, floor_ms - 1, None))
                 else:
                     start_ms = self.policy.start_ms
         else:
-            state = self.checkpoint.state
             if watermark > end_ms:
                 # The clock was ahead when the checkpoint was written. Everything up to the newest record
                 # written was read then, so restart there rather than wait for the clock to catch up.
                 restart = min(state.high_ms if state.high_ms is not None else end_ms, end_ms)
+                if state.high_ms is None:
+                    gaps.append(Gap("clock_behind_checkpoint", restart + 1, watermark, None))
                 self.logger.warning("action=clock_behind_checkpoint watermark=%s end=%s restart_from=%s",
                                     format_iso_ms(watermark), format_iso_ms(end_ms), format_iso_ms(restart))
                 state.watermark_ms = watermark = restart
-                state.seen_floor_ms = restart
+                state.seen_floor_ms = min(state.seen_floor_ms or restart, restart)
                 self.checkpoint.commit()  # once decided, not again on every idle poll
-            start_ms = watermark - int(self.policy.overlap_seconds * 1000)
+            start_ms = _align_down(watermark - int(self.policy.overlap_seconds * 1000), unit)
             if state.seen_floor_ms is not None and start_ms < state.seen_floor_ms:
-                # The overlap grew since ids were last forgotten: reading further back would repeat records.
+                # The overlap grew since keys were last forgotten: reading further back would repeat records.
                 start_ms = state.seen_floor_ms
-            if start_ms < floor_ms:
+            if floor_ms is not None and start_ms < floor_ms:
                 if watermark < floor_ms:
                     gaps.append(Gap("retention", watermark + 1, floor_ms - 1, None))
                 start_ms = floor_ms
@@ -145,16 +198,22 @@ class Collector:
 
     def run(self) -> RunResult:
         result = RunResult()
+        self._requests = 0
+        if self.policy.max_run_seconds is not None:
+            self._deadline = self.monotonic() + self.policy.max_run_seconds
+        memory_before = json.dumps(self.checkpoint.state.memory, sort_keys=True)
         window, gaps = self.plan()
         if window is None:
             self.logger.info("action=nothing_to_collect reason=settle_not_elapsed")
+            self._save_memory(memory_before)
             return result
-        pending: Deque[Window] = deque([window])
+        pending: Deque[_Planned] = deque([_Planned(window)])
         # A window that is split is not reported itself: what it found (gaps) and spent (its probe request)
         # is carried into the next window's summary.
         carried: Optional[WindowSummary] = None
         while pending:
-            current = pending.popleft()
+            planned = pending.popleft()
+            current = planned.window
             summary = WindowSummary.start(current, self.source.name, self.wall_clock())
             summary.input_name = self.input_name
             summary.gaps.extend(gaps)
@@ -162,27 +221,36 @@ class Collector:
             if carried is not None:
                 summary.carry_over(carried)
             try:
-                split = self._collect_window(current, summary)
+                split = self._collect_window(planned, summary)
             except AuditTrailError as exc:
-                summary.finish(self.wall_clock(), status="partial" if summary.records_emitted else "failed",
-                               error=_describe(exc))
+                if isinstance(exc, RunStopped):
+                    status = "stopped"
+                else:
+                    status = "partial" if summary.records_emitted else "failed"
+                summary.finish(self.wall_clock(), status=status, error=_describe(exc))
                 self._report(summary, result)
                 result.error = exc
+                self._save_memory(memory_before)
                 return result
             if split is not None:
                 # Older half first, so the watermark can advance as each half completes.
-                pending.extendleft(reversed(split))
+                pending.extendleft(reversed([_Planned(half, summary.total_found) for half in split]))
                 carried = summary
                 self.logger.info(
-                    "action=window_split window_from=%s window_to=%s total_found=%s cap=%d",
-                    summary.window_from, summary.window_to, summary.total_found,
-                    self.source.limits.max_results_per_search,
+                    "action=window_split window_from=%s window_to=%s total_found=%s cap=%s",
+                    summary.window_from, summary.window_to, summary.total_found, self.caps.max_results,
                 )
                 continue
             summary.finish(self.wall_clock(), status="complete")
             self._report(summary, result)
             carried = None
+        self._save_memory(memory_before)
         return result
+
+    def _save_memory(self, before: str) -> None:
+        """Commits what the source learned this run (a proven setting, a pending job) even on an idle poll."""
+        if json.dumps(self.checkpoint.state.memory, sort_keys=True) != before:
+            self.checkpoint.commit()
 
     def _report(self, summary: WindowSummary, result: RunResult) -> None:
         result.windows.append(summary)
@@ -200,25 +268,24 @@ class Collector:
             summary.retries, summary.rate_limited, len(summary.gaps),
             f" error={quoted(summary.error)}" if summary.error else "",
         )
-        if self.on_window is not None:
-            self.on_window(summary)
 
-    def _collect_window(self, window: Window, summary: WindowSummary) -> Optional[Tuple[Window, Window]]:
+    def _collect_window(self, planned: _Planned, summary: WindowSummary) -> Optional[Tuple[Window, Window]]:
+        window = planned.window
         for attempt in range(1, self.policy.max_passes + 1):
-            outcome = self._page_through(window, summary, splittable=True)
+            outcome = self._page_through(window, summary, planned.parent_total)
             if outcome.split is not None:
                 return outcome.split
             if not outcome.moved:
                 break
             self.logger.warning(
-                "action=window_repaged reason=totals_moved pass=%d window_from=%s window_to=%s",
+                "action=window_reread reason=listing_moved pass=%d window_from=%s window_to=%s",
                 attempt, summary.window_from, summary.window_to,
             )
         else:
             # Records kept arriving inside the window: what was written is remembered, but the
             # watermark stays, so the next run reads this window again.
             passes = self.policy.max_passes
-            msg = f"the API's totals changed on each of {passes} passes; the next run reads the window again"
+            msg = f"the API's listing changed on each of {passes} passes; the next run reads the window again"
             raise RunAborted(msg)
         for tie_ms in sorted(outcome.ties):
             self._reread_tie(tie_ms, window, summary)
@@ -230,141 +297,192 @@ class Collector:
         self.checkpoint.commit()
         return None
 
-    def _page_through(self, window: Window, summary: WindowSummary, splittable: bool,
-                      seen_as_of: Optional[Window] = None, per_page: Optional[int] = None) -> _Pass:
+    def _split_or_gap(self, window: Window, total: int, parent_total: Optional[int],
+                      summary: WindowSummary) -> Optional[Tuple[Window, Window]]:
+        """Halves a window holding more than one search returns, or reports what cannot be reached."""
+        cap = self.caps.max_results or total
+        unit = max(self.caps.bound_resolution_ms, 1)
+        shrinking = parent_total is None or total < parent_total
+        if window.width_ms >= max(self.policy.min_split_ms, 2 * unit) and shrinking:
+            return window.split(unit)
+        why = "the window is as narrow as splitting goes" if shrinking else "splitting did not shrink its total"
+        self.logger.warning("action=record_cap_gap window_from=%s window_to=%s total_found=%d cap=%d reason=%s",
+                            summary.window_from, summary.window_to, total, cap, quoted(why))
+        if total > cap:
+            summary.gaps.append(Gap("record_cap", window.start_ms, window.end_ms, total - cap))
+        return None
+
+    def _page_through(self, window: Window, summary: WindowSummary, parent_total: Optional[int] = None,
+                      splittable: bool = True, page_size: Optional[int] = None) -> _Pass:
         """Reads every page of ``window`` once, writing what is new."""
-        cap = self.source.limits.max_results_per_search
-        per_page = per_page or min(self.policy.page_size, self.source.limits.max_page_size)
+        caps = self.caps
+        size = page_size or min(self.policy.page_size, caps.max_page_size)
         outcome = _Pass()
-        page_no = 1
+        listing = _Listing()
+        cursor: Any = None
+        first = True
         first_total: Optional[int] = None
         previous_times: Set[int] = set()
+        previous_fingerprint: Optional[str] = None
         while True:
-            page = self._fetch(window, page_no, per_page, summary)
-            if page_no == 1:
-                first_total = page.total_found
-                if first_total is not None and self._beyond_reach(first_total, cap):
-                    if splittable and window.splittable:
-                        outcome.split = window.split()
+            page = self._fetch(window, cursor, size, summary)
+            if first:
+                first_total = page.total
+                if (splittable and first_total is not None and caps.at_cap == AT_CAP_SPLIT
+                        and caps.max_results is not None and self._beyond_reach(first_total)):
+                    outcome.split = self._split_or_gap(window, first_total, parent_total, summary)
+                    if outcome.split is not None:
                         return outcome
-                    if first_total > cap:
-                        summary.gaps.append(Gap("record_cap", window.start_ms, window.end_ms, first_total - cap))
-            elif page.total_found is not None and page.total_found != first_total:
+            elif caps.totals == TOTALS_EXACT and page.total is not None and page.total != first_total:
                 outcome.moved = True
-            if page.total_found is not None:
-                summary.total_found = page.total_found
-            times = self._write_page(page, seen_as_of or window, summary, outcome)
-            # A millisecond on both sides of a page boundary: if the API orders same-millisecond records
-            # differently from one request to the next, some of them may have been on neither page.
-            outcome.ties |= previous_times & times
+            if page.total is not None and caps.totals != "absent":
+                summary.total_found = page.total
+            times, fingerprint, rows = self._write_page(page, window, listing, summary, outcome)
+            if rows and fingerprint == previous_fingerprint and page.relisted is None:
+                msg = "the API returned the same page twice in a row; its paging is broken, so the window stops here"
+                raise RunAborted(msg)
+            previous_fingerprint = fingerprint
+            if caps.ties_isolable and not first:
+                # A unit of time on both sides of a page boundary: if the API orders equal times differently
+                # from one request to the next, some of its rows may have been on neither page.
+                boundary = previous_times & times
+                if page.relisted is not None:
+                    boundary = {t for t in boundary if not page.relisted.contains(t)}
+                outcome.ties |= boundary
             previous_times = times
-            last = self._last_page(page, page_no, per_page, cap)
-            if not page.records and isinstance(page.total_pages, int) and page_no < page.total_pages:
-                outcome.moved = True  # pages vanished under us: read the window again
+            outcome.moved = outcome.moved or page.moved
+            cursor = page.next_cursor
             # Dropped before the next request, so a long backfill never holds two parsed pages at once.
             del page
-            if last:
+            first = False
+            if cursor is None:
                 return outcome
-            page_no += 1
 
     def _reread_tie(self, tie_ms: int, window: Window, summary: WindowSummary) -> None:
-        """Reads the millisecond around a page-boundary tie until a pass finds nothing new.
-
-        The largest page the API allows puts a tie of up to that many records in one response,
-        whatever order the API gives them.
-        """
-        around = Window(tie_ms - 1, tie_ms + 1)
+        """Reads the unit of time around a page-boundary tie, in pages as large as the API allows, until a pass
+        finds nothing new (a tie no larger than one page then comes back whole, in whatever order)."""
+        unit = self.caps.time_resolution_ms
+        around = Window(max(window.start_ms, tie_ms), min(window.end_ms, tie_ms + unit - 1))
         for _ in range(self.policy.max_passes):
-            outcome = self._page_through(around, summary, splittable=False, seen_as_of=window,
-                                         per_page=self.source.limits.max_page_size)
+            outcome = self._page_through(around, summary, splittable=False, page_size=self.caps.max_page_size)
             if not outcome.written:
                 return
         self.logger.warning("action=tie_unsettled at=%s", format_iso_ms(tie_ms))
 
-    def _beyond_reach(self, total_found: int, cap: int) -> bool:
-        """Whether a window totalling ``total_found`` may hold records one search cannot return."""
-        if total_found != cap:
-            return total_found > cap
+    def _beyond_reach(self, total: int) -> bool:
+        """Whether a window totalling ``total`` may hold records one search cannot return."""
+        cap = self.caps.max_results
+        if cap is None or total < cap:
+            return False
+        if total > cap:
+            return True
         # A total at the cap may be clipped to it, unless the API keeps no more records than that.
-        kept = self.source.limits.max_records_kept
+        kept = self.caps.max_records_kept
         return kept is None or kept > cap
 
-    @staticmethod
-    def _last_page(page: Page, page_no: int, per_page: int, cap: int) -> bool:
-        if not page.records:
-            return True
-        effective = page.per_page or per_page
-        # Results past the cap are unreachable whatever the paging says.
-        if page_no * effective >= cap:
-            return True
-        # The API's page count is authoritative; a short page only ends paging when there is none,
-        # since an API that caps the page size below the one asked for returns only "short" pages.
-        if isinstance(page.total_pages, int):
-            return page_no >= page.total_pages
-        return len(page.records) < effective
+    def _check_budget(self) -> None:
+        if self.stop_requested():
+            msg = "splunkd asked the input to stop; the next run resumes from the checkpoint"
+            raise RunStopped(msg)
+        if self._requests >= self.policy.max_requests:
+            msg = f"the run used its budget of {self.policy.max_requests} requests; the next run resumes"
+            raise RunStopped(msg)
+        if self._deadline is not None and self.monotonic() >= self._deadline:
+            msg = f"the run reached its {self.policy.max_run_seconds:.0f} s deadline; the next run resumes"
+            raise RunStopped(msg)
 
-    def _fetch(self, window: Window, page_no: int, per_page: int, summary: WindowSummary) -> Page:
-        policy = self.retry.reset()
+    def _fetch(self, window: Window, cursor: Any, page_size: int, summary: WindowSummary) -> Page:
+        policy = self.retry
         rate_limited = 0
         while True:
-            self.pacer.before_request()
-            summary.requests += 1
+            self._check_budget()
+            self._pace()
+            self._requests += 1
             try:
-                page = self.source.search(window, page_no, per_page)
+                page = self.source.fetch(window, cursor, page_size)
             except RateLimited as exc:
                 rate_limited += 1
+                summary.requests += 1
                 summary.rate_limited += 1
                 quiet = self.pacer.on_rate_limited(exc, self.retry)
                 summary.rate_limit_wait_seconds += quiet
                 self.logger.warning(
                     "action=rate_limited group=%s code=%s retry_after=%.1f count=%d",
-                    exc.group or "-", exc.code or "-", quiet, rate_limited,
+                    quoted(exc.group or "-"), quoted(exc.code or "-"), quiet, rate_limited,
                 )
                 if rate_limited > self.retry.max_rate_limited:
                     msg = f"rate limited {rate_limited} times in a row; resuming next interval"
                     raise RunAborted(msg) from exc
                 continue
             except RetriableSourceError as exc:
+                summary.requests += 1
                 policy = policy.increment(exc)
                 summary.retries += 1
                 wait = self.pacer.on_transient(exc, policy)
                 self.logger.warning(
                     "action=retrying status=%s code=%s attempt=%d wait=%.1f error=%s",
-                    exc.status or "-", exc.code or "-", policy.attempts, wait, exc,
+                    exc.status or "-", quoted(exc.code or "-"), policy.attempts, wait, quoted(str(exc)),
                 )
                 continue
+            summary.requests += page.requests
             self.pacer.after_response(page.rate)
             summary.pages += 1
             return page
 
-    def _write_page(self, page: Page, window: Window, summary: WindowSummary, outcome: _Pass) -> Set[int]:
-        """Writes the page's new records; returns the record times on the page."""
+    def _pace(self) -> None:
+        """Waits as long as the API's rate limits ask (capped by the pacer), logged before it starts."""
+        wait = self.pacer.wait_needed()
+        if wait > 0:
+            if self._deadline is not None and self.monotonic() + wait > self._deadline:
+                msg = (f"the API asks for a {wait:.0f} s pause, past the run's {self.policy.max_run_seconds:.0f} s "
+                       "deadline; the next run resumes")
+                raise RunStopped(msg)
+            if wait >= 1.0:
+                self.logger.info("action=waiting seconds=%.1f reason=rate_limit", wait)
+            self.pacer.wait(wait)
+            self._check_budget()
+        self.pacer.sent()
+
+    def _write_page(self, page: Page, window: Window, listing: _Listing, summary: WindowSummary,
+                    outcome: _Pass) -> Tuple[Set[int], str, int]:
+        """Writes the page's new rows; returns the record times on it, a fingerprint and its row count."""
         state = self.checkpoint.state
+        if page.relisted is not None:
+            listing.forget(page.relisted)
         written = 0
+        rows = 0
         times: Set[int] = set()
+        digest = hashlib.sha256()
         high = state.high_ms
         source = self.source
+        sourcetype = source.sourcetype
         for record in page.records:
-            record_id = source.record_id(record) if isinstance(record, dict) else None
-            record_ms = source.record_time_ms(record) if isinstance(record, dict) else None
-            if record_id is None or record_ms is None:
+            rows += 1
+            is_dict = isinstance(record, dict)
+            record_id = source.record_id(record) if is_dict else None
+            record_ms = source.record_time_ms(record) if is_dict else None
+            if record_ms is None:
                 summary.malformed_records += 1
-                self.logger.warning(
-                    "action=malformed_record missing=%s", "id" if record_id is None else "eventTime",
-                )
-            if record_ms is not None:
+                self.logger.warning("action=malformed_record missing=%s",
+                                    "record_time" if is_dict else "json_object")
+            elif not window.contains(record_ms):
+                continue  # coarse bounds: another window's row
+            else:
                 times.add(record_ms)
-            key = record_id if record_id is not None else content_id(record)
-            if state.has_seen(key):
+            if record_id is not None:
+                key, copies = record_id, 1
+            else:
+                key = content_key(record)
+                copies = listing.add(record_ms, key)
+            digest.update(key.encode("utf-8", "surrogatepass"))
+            if state.written(key) >= copies:
                 summary.duplicates_dropped += 1
                 continue
-            # The API's JSON, every field kept, compact; key order as received.
+            # The API's row, every field kept, compact; key order as received.
             data = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
-            self.sink.write(data, record_ms, source.sourcetype)
-            # Remembered as of the window's end, not the record's own time: an API that returned it for
-            # this window (coarse bounds, late arrival, no time at all) may return it for any read that
-            # reaches this window again.
-            state.remember(key, window.end_ms)
+            self.sink.write(data, record_ms, sourcetype)
+            # Kept for as long as a later read can return it: by its own time, or, without one, by the window.
+            state.remember(key, copies, bucket_of(record_ms) if record_ms is not None else window.end_ms)
             if record_ms is not None and (high is None or record_ms > high):
                 high = record_ms
             written += 1
@@ -374,17 +492,11 @@ class Collector:
             state.high_ms = high
             self.sink.flush()
             self.checkpoint.commit()
-        return times
+        return times, digest.hexdigest(), rows
 
 
-@dataclass
-class _Pass:
-    """What one read through a window found."""
-
-    moved: bool = False
-    split: Optional[Tuple[Window, Window]] = None
-    ties: Set[int] = field(default_factory=set)
-    written: int = 0
+def _align_down(time_ms: int, unit: int) -> int:
+    return time_ms - time_ms % unit
 
 
 def _describe(exc: BaseException) -> str:

@@ -5,7 +5,35 @@ Messages never carry secrets: sources build them from status codes and error cod
 
 from __future__ import annotations
 
-from typing import Optional
+import re
+from typing import Iterable, Optional
+
+# What a real error code looks like (RingCentral's CMN-102, OAU-251, invalid_grant; HTTP-ish 4xx.1). Anything
+# else a server sends in an error field may be an echo of what it was sent: a JWT, a Basic header.
+_SAFE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+UNRECOGNISED_CODE = "unrecognised"
+# A code this long that is part of a secret is taken for an echo of the secret.
+_ECHO_MIN = 8
+
+
+def safe_code(value: object, secrets: Iterable[str] = ()) -> str:
+    """A server's error code fit to appear in a message, a log line or an event.
+
+    Returns ``value`` when it is a short code of letters, digits and ``_ . : -`` (at most 64 characters)
+    that is not an echo of one of ``secrets``; ``"-"`` when there is no code; otherwise the fixed
+    placeholder :data:`UNRECOGNISED_CODE`. The value is never quoted back, whatever it held.
+    """
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return UNRECOGNISED_CODE
+    code = str(value)
+    if not _SAFE_CODE.fullmatch(code):
+        return UNRECOGNISED_CODE
+    for secret in secrets:
+        if secret and (secret in code or (len(code) >= _ECHO_MIN and code in secret)):
+            return UNRECOGNISED_CODE
+    return code
 
 
 class AuditTrailError(Exception):
@@ -51,9 +79,9 @@ class RetriableSourceError(SourceError):
 
 
 class RateLimited(SourceError):
-    """The API answered 429; nothing may be sent to it for ``retry_after`` seconds."""
+    """The API answered 429; nothing may be sent to it for ``retry_after`` seconds (None: it did not say)."""
 
-    def __init__(self, message: str, retry_after: float, group: str = "", code: Optional[str] = None,
+    def __init__(self, message: str, retry_after: Optional[float], group: str = "", code: Optional[str] = None,
                  window_seconds: Optional[float] = None) -> None:
         super().__init__(message, status=429, code=code)
         self.retry_after = retry_after
@@ -72,3 +100,12 @@ class RetriesExhausted(AuditTrailError):
 
 class CheckpointError(AuditTrailError):
     """The checkpoint could not be read or written."""
+
+
+class DeadlineExceeded(AuditTrailError):
+    """A call had no complete answer within its total deadline, however slowly the peer kept it alive."""
+
+    def __init__(self, what: str, seconds: float) -> None:
+        super().__init__(f"{what}: no complete answer within {seconds:g} s")
+        self.what = what
+        self.seconds = seconds

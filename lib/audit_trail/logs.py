@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from typing import Any, MutableMapping, Optional, Tuple
 
 LOG_NAMESPACE = "ta_audit_trail"
@@ -47,9 +48,24 @@ def get_logger(scheme: str, level: str = "INFO", directory: Optional[str] = None
     return logger
 
 
-def quoted(text: str) -> str:
-    """A value for a ``key="value"`` log field that Splunk's automatic extraction reads whole."""
-    return '"' + str(text).replace('"', "'").replace("\n", " ") + '"'
+# Whatever could end the quoted value or the line early: the quote itself, a backslash (which could escape
+# the closing quote), every control character (C0, DEL, C1) and the Unicode line and paragraph separators.
+_UNSAFE_IN_QUOTES = {ord('"'): "'", ord("\\"): "/", 0x2028: " ", 0x2029: " "}
+_UNSAFE_IN_QUOTES.update({code: " " for code in (*range(0x20), *range(0x7F, 0xA0))})
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def quoted(text: object) -> str:
+    """A value for a ``key="value"`` log field that Splunk's automatic extraction reads whole.
+
+    Whatever the value holds, it stays one field on one line: nothing in it can close the quotes, start a
+    new line, or be read as another ``key=value`` pair. Unpaired surrogates become U+FFFD, which the UTF-8
+    log file can hold.
+    """
+    value = str(text).translate(_UNSAFE_IN_QUOTES)
+    if not value.isascii():
+        value = _SURROGATE.sub("\ufffd", value)
+    return '"' + value + '"'
 
 
 def for_input(logger: logging.Logger, input_name: str) -> InputLogger:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -23,7 +25,7 @@ from .checkpoint import (
     checkpoint_key,
 )
 from .collector import CollectionPolicy, Collector
-from .config import CommonSettings, log_level
+from .config import SHARED_SETTINGS, CommonSettings, Setting, log_level
 from .errors import AuditTrailError, ConfigError
 from .http import HttpSettings, build_session
 from .logs import for_input, get_logger, quoted
@@ -32,15 +34,6 @@ from .secrets import MASK, PartialSecret, SecretStore, resolve_secrets
 from .source import AuditSource
 
 CHECKPOINT_COLLECTION = "ta_audit_trail_checkpoints"
-
-
-@dataclass(frozen=True)
-class Arg:
-    name: str
-    title: str
-    description: str
-    required: bool = False
-    data_type: str = "string"
 
 
 @dataclass(frozen=True)
@@ -82,27 +75,60 @@ class Splunkd:
 
 @dataclass(frozen=True)
 class Policies:
-    """Every tunable behaviour of a run, as plain values (tests shrink the timings)."""
+    """Every tunable behaviour of a run, as plain values; ``main`` takes them as an argument (tests shrink the
+    timings this way, through the same constructor the product uses).
 
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    ``retry`` None: the source's own retry defaults (``InputSpec.retry``). ``timeout`` is (connect, read)
+    seconds and ``request_deadline`` the total seconds one vendor call may take; ``splunkd_timeout`` bounds
+    each splunkd REST and KV store call. ``max_run_seconds`` (None: a little under the input's interval)
+    and ``max_requests`` are a run's budget.
+    """
+
+    retry: Optional[RetryPolicy] = None
     timeout: Tuple[float, float] = (10.0, 60.0)
+    request_deadline: float = 300.0
+    splunkd_timeout: float = 30.0
     retention_margin_seconds: float = 3600.0
     token_renew_margin: float = 300.0
+    max_run_seconds: Optional[float] = None
+    max_requests: int = 5000
+    poll_interval: float = 2.0  # first wait between polls of an asynchronous job (it backs off from there)
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a source is built from: the input's settings with real secrets, the parsed shared settings, the
+    run's pooled HTTP session (proxy, CA bundle), a slot for a cached token, and the run's policies."""
+
+    params: Dict[str, str]
+    common: CommonSettings
+    session: Any
+    tokens: TokenStore
+    policies: Policies
+
+
+Build = Callable[[BuildContext], AuditSource]
 
 
 @dataclass(frozen=True)
 class InputSpec:
-    """What a source contributes to the generic modular input."""
+    """What a source contributes to the generic modular input: its own arguments only (the shared ones,
+    ``config.SHARED_SETTINGS``, are added here), its secrets, and how to build it from the parsed settings."""
 
     scheme: str
     title: str
     description: str
-    arguments: Sequence[Arg]
+    arguments: Sequence[Setting]
     secret_fields: Sequence[str]
-    partial_secrets: Dict[str, PartialSecret]
-    max_page_size: int
-    # (params with real secrets, common settings, http session, token store, policies) -> source
-    build: Callable[[Dict[str, str], CommonSettings, Any, TokenStore, Policies], AuditSource]
+    build: Build
+    partial_secrets: Dict[str, PartialSecret] = field(default_factory=dict)
+    defaults: Dict[str, str] = field(default_factory=dict)  # the source's own defaults for shared settings
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def all_arguments(self) -> List[Setting]:
+        shared = [Setting(s.name, s.title, f"{s.description}. Default {self.defaults[s.name]}", self.defaults[s.name],
+                          s.data_type, s.required) if s.name in self.defaults else s for s in SHARED_SETTINGS]
+        return [*self.arguments, *shared]
 
 
 class TokenStore:
@@ -125,25 +151,7 @@ class TokenStore:
         self._store.set(self._input, "token", value)
 
 
-def policies_from_env() -> Policies:
-    """Default policies; ``TA_AUDIT_TRAIL_TEST_POLICIES`` (JSON) lets the test suite shrink timings.
-
-    The variable only changes timing (backoff, timeouts, token renewal margin), never what is collected;
-    splunkd does not set it.
-    """
-    import json
-
-    raw = os.environ.get("TA_AUDIT_TRAIL_TEST_POLICIES")
-    if not raw:
-        return Policies()
-    values = json.loads(raw)
-    retry = RetryPolicy(**values.pop("retry", {}))
-    if "timeout" in values:
-        values["timeout"] = tuple(values["timeout"])
-    return Policies(retry=retry, **values)
-
-
-def _script_class(spec: InputSpec, policies: Policies) -> Any:
+def _script_class(spec: InputSpec, policies: Policies, stop: threading.Event) -> Any:
     from splunklib.modularinput import Argument, Scheme, Script
 
     class AuditInputScript(Script):
@@ -153,7 +161,7 @@ def _script_class(spec: InputSpec, policies: Policies) -> Any:
             scheme.use_external_validation = True
             scheme.use_single_instance = False
             scheme.streaming_mode = Scheme.streaming_mode_xml
-            for arg in spec.arguments:
+            for arg in spec.all_arguments():
                 scheme.add_argument(Argument(
                     arg.name, title=arg.title, description=arg.description,
                     data_type=Argument.data_type_number if arg.data_type == "number" else Argument.data_type_string,
@@ -166,7 +174,9 @@ def _script_class(spec: InputSpec, policies: Policies) -> Any:
 
         def stream_events(self, inputs: Any, ew: Any) -> None:
             for stanza, params in inputs.inputs.items():
-                run_stanza(spec, policies, stanza, dict(params), dict(inputs.metadata), ew)
+                if stop.is_set():
+                    break
+                run_stanza(spec, policies, stanza, dict(params), dict(inputs.metadata), ew, stop)
 
     return AuditInputScript
 
@@ -185,10 +195,10 @@ def validate(spec: InputSpec, policies: Policies, metadata: Dict[str, Any], para
             params = resolve_secrets(params, spec.secret_fields, splunkd.secret_store(spec.scheme), name,
                                      mask_stanza=lambda _fields: None, partial=spec.partial_secrets,
                                      store_new=False)
-        common = CommonSettings.parse(params, spec.max_page_size, os.environ.get("SPLUNK_HOME"))
+        common = CommonSettings.parse(params, os.environ.get("SPLUNK_HOME"), spec.defaults)
         session = build_session(HttpSettings(timeout=policies.timeout, proxy_url=common.proxy_url,
                                              ca_bundle=common.ca_bundle))
-        source = spec.build(params, common, session, TokenStore(None, ""), policies)
+        source = spec.build(BuildContext(params, common, session, TokenStore(None, ""), policies))
         try:
             source.check_access()
         finally:
@@ -201,7 +211,7 @@ def validate(spec: InputSpec, policies: Policies, metadata: Dict[str, Any], para
 
 
 def run_stanza(spec: InputSpec, policies: Policies, stanza: str, params: Dict[str, str],
-               metadata: Dict[str, Any], ew: Any) -> None:
+               metadata: Dict[str, Any], ew: Any, stop: Optional[threading.Event] = None) -> None:
     """One collection run of one input; every failure is logged to the add-on's log, never raised."""
     from solnlib import log as solnlog
 
@@ -226,29 +236,38 @@ def run_stanza(spec: InputSpec, policies: Policies, stanza: str, params: Dict[st
             mask_stanza=lambda fields: _mask(splunkd, spec.scheme, name, fields, logger),
             partial=spec.partial_secrets,
         )
-        common = CommonSettings.parse(params, spec.max_page_size, os.environ.get("SPLUNK_HOME"))
+        common = CommonSettings.parse(params, os.environ.get("SPLUNK_HOME"), spec.defaults)
         session = build_session(HttpSettings(timeout=policies.timeout, proxy_url=common.proxy_url,
                                              ca_bundle=common.ca_bundle))
-        source = spec.build(params, common, session, TokenStore(secrets, name), policies)
+        source = spec.build(BuildContext(params, common, session, TokenStore(secrets, name), policies))
         store = ResilientCheckpointStore(
             lambda: KVStoreCheckpointStore(CHECKPOINT_COLLECTION, splunkd.session_key, APP_NAME,
-                                           splunkd.scheme, splunkd.host, splunkd.port),
+                                           splunkd.scheme, splunkd.host, splunkd.port,
+                                           timeout=policies.splunkd_timeout),
             FileCheckpointStore(metadata.get("checkpoint_dir") or "."),
             logger,
         )
         checkpoint = Checkpoint(store, checkpoint_key(spec.scheme, name))
         if checkpoint.first_run:
-            logger.info("action=first_run start_date=%s", params.get("start_date") or "-")
+            logger.info("action=first_run start_date=%s", quoted(params.get("start_date") or "-"))
+        elif checkpoint.upgraded_from is not None:
+            logger.info("action=checkpoint_upgraded from_version=%s", checkpoint.upgraded_from)
+        # Proven writable before the first event: a page written but never checkpointed repeats every run.
+        checkpoint.probe()
+        source.memory = checkpoint.state.memory
         sink = SplunkEventSink(ew, stanza, index=params.get("index"), host=params.get("host"))
         collector = Collector(
             source, checkpoint, sink,
             CollectionPolicy(settle_seconds=common.settle_seconds,
                              # At least a second of overlap covers an API whose upper bound is exclusive.
                              overlap_seconds=max(common.overlap_seconds, 1),
-                             page_size=common.page_size,
+                             page_size=source.page_size,
                              retention_margin_seconds=policies.retention_margin_seconds,
-                             start_ms=common.start_ms),
-            policies.retry, Pacer(), logger, input_name=name,
+                             start_ms=common.start_ms,
+                             max_requests=policies.max_requests,
+                             max_run_seconds=_run_seconds(policies, params)),
+            policies.retry or spec.retry, Pacer(max_window=(policies.retry or spec.retry).retry_after_max),
+            logger, input_name=name, stop_requested=stop.is_set if stop is not None else (lambda: False),
         )
         result = collector.run()
         solnlog.events_ingested(base_logger, stanza, source.sourcetype, result.records_emitted,
@@ -270,6 +289,17 @@ def run_stanza(spec: InputSpec, policies: Policies, stanza: str, params: Dict[st
         solnlog.modular_input_end(base_logger, stanza)
 
 
+def _run_seconds(policies: Policies, params: Dict[str, str]) -> Optional[float]:
+    """The run's deadline: the policy's, else a little under the input's interval, so runs do not pile up."""
+    if policies.max_run_seconds is not None:
+        return policies.max_run_seconds
+    try:
+        interval = float(params.get("interval") or 0)
+    except ValueError:
+        return None  # a cron schedule: splunkd starts the next run only when this one has ended
+    return max(60.0, interval * 0.9) if interval > 0 else None
+
+
 def _mask(splunkd: Splunkd, kind: str, name: str, fields: Dict[str, str], logger: logging.LoggerAdapter) -> None:
     try:
         splunkd.mask_input(kind, name, fields)
@@ -278,15 +308,16 @@ def _mask(splunkd: Splunkd, kind: str, name: str, fields: Dict[str, str], logger
         logger.warning("action=mask_failed fields=%s error=%s", ",".join(sorted(fields)), type(exc).__name__)
 
 
-def main(spec: InputSpec, argv: Optional[List[str]] = None) -> int:
+def main(spec: InputSpec, argv: Optional[List[str]] = None, policies: Optional[Policies] = None) -> int:
     import warnings
-
-    from .allocator import limit_heap_fragmentation
-
-    limit_heap_fragmentation()
 
     # The package leaves out requests' optional charset detector on purpose (see requirements.txt);
     # its import-time notice about that would reach splunkd's log as an error line.
     warnings.filterwarnings("ignore", message="Unable to find acceptable character detection dependency")
-    script = _script_class(spec, policies_from_env())()
-    return script.run(argv if argv is not None else sys.argv)
+    args = argv if argv is not None else sys.argv
+    stop = threading.Event()
+    if len(args) == 1:
+        # splunkd stops an input with SIGTERM: finish the page in hand, checkpoint it, close the stream.
+        signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    script = _script_class(spec, policies or Policies(), stop)()
+    return int(script.run(args))

@@ -1,8 +1,8 @@
 """Request pacing and retry policy, as plain values with injected clocks.
 
-RingCentral's Heavy group allows 10 requests a minute and punishes a request made during its
-penalty by restarting the penalty, so the pacer's job is to never send that request: it spaces
-requests by the rate-limit headers and, after a 429, stays silent for the whole Retry-After.
+Some APIs punish a request made during a rate-limit penalty by restarting the penalty, so the pacer's
+job is to never send that request: it spaces requests by the rate-limit headers the API reports and,
+after a 429, stays silent for the whole Retry-After. Every wait is capped (a header can say anything).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class RetryPolicy:
     ``jitter`` adds up to that fraction at random so many inputs do not retry in step.
     ``max_rate_limited`` bounds the 429s accepted in one run before the run ends and the next
     interval resumes from the checkpoint; ``default_retry_after`` is used when a 429 has no
-    Retry-After header (RingCentral documents 30 s).
+    Retry-After header; ``retry_after_max`` caps any wait an API asks for (Retry-After, a rate-limit window).
     """
 
     max_attempts: int = 5
@@ -54,22 +54,10 @@ class RetryPolicy:
         base = min(self.backoff_max, self.backoff_factor * (2 ** (self.attempts - 1)))
         return base * (1.0 + self.jitter * rand())
 
-    def reset(self) -> RetryPolicy:
-        return replace(self, attempts=0)
-
     def clamp_retry_after(self, seconds: Optional[float]) -> float:
         if seconds is None:
             return self.default_retry_after
         return max(0.0, min(float(seconds), self.retry_after_max))
-
-
-@dataclass
-class PacerStats:
-    requests: int = 0
-    rate_limited: int = 0
-    retries: int = 0
-    waited_seconds: float = 0.0
-    rate_limit_wait_seconds: float = 0.0
 
 
 class Pacer:
@@ -81,26 +69,31 @@ class Pacer:
     explain the exhaustion (another integration shares the user's budget).
     """
 
-    def __init__(self, clock: Clock = time.monotonic, sleep: Sleep = time.sleep, margin: float = 0.25) -> None:
+    def __init__(self, clock: Clock = time.monotonic, sleep: Sleep = time.sleep, margin: float = 0.25,
+                 max_window: float = 600.0) -> None:
         self._clock = clock
         self._sleep = sleep
         self._margin = margin
+        self._max_window = max_window
         self._sent: Deque[float] = deque()
         self._limit: Optional[int] = None
         self._window: Optional[float] = None
         self._remaining: Optional[int] = None
         self._exhausted_at: Optional[float] = None
         self._quiet_until = 0.0
-        self.stats = PacerStats()
 
-    def before_request(self) -> None:
+    def wait_needed(self) -> float:
+        """Seconds to wait before the next request may be sent (0 when it may go now)."""
         now = self._clock()
-        wait = max(self._quiet_until - now, self._budget_wait(now))
-        if wait > 0:
-            self._sleep(wait)
-            self.stats.waited_seconds += wait
+        return max(0.0, self._quiet_until - now, self._budget_wait(now))
+
+    def wait(self, seconds: float) -> None:
+        if seconds > 0:
+            self._sleep(seconds)
+
+    def sent(self) -> None:
+        """Records that a request is going out now."""
         self._sent.append(self._clock())
-        self.stats.requests += 1
 
     def _budget_wait(self, now: float) -> float:
         if not self._limit or not self._window:
@@ -118,7 +111,7 @@ class Pacer:
         if rate.limit:
             self._limit = rate.limit
         if rate.window_seconds:
-            self._window = rate.window_seconds
+            self._window = min(rate.window_seconds, self._max_window)
         self._remaining = rate.remaining
         self._exhausted_at = self._clock() if rate.remaining == 0 else None
 
@@ -126,23 +119,20 @@ class Pacer:
         """Records a 429 and returns the silence it imposes; the next request waits it out.
 
         Without Retry-After, the documented 30 s is not enough on its own: the penalty lasts a whole
-        rate-limit window (60 s on the Heavy plan) and a request inside it restarts it, so the wait is
-        at least the window the API reported.
+        rate-limit window and a request inside it restarts it, so the wait is at least the window the API
+        reported.
         """
         if error.window_seconds:
-            self._window = error.window_seconds
-        if error.retry_after >= 0:
+            self._window = min(error.window_seconds, self._max_window)
+        if error.retry_after is not None:
             quiet = policy.clamp_retry_after(error.retry_after)
         else:
             window = error.window_seconds or self._window or 0.0
             quiet = policy.clamp_retry_after(max(policy.default_retry_after, window))
         self._quiet_until = self._clock() + quiet + self._margin
-        self.stats.rate_limited += 1
-        self.stats.rate_limit_wait_seconds += quiet + self._margin
         return quiet
 
     def on_transient(self, error: RetriableSourceError, policy: RetryPolicy) -> float:
         wait = 0.0 if error.immediate else policy.backoff_seconds()
         self._quiet_until = max(self._quiet_until, self._clock() + wait)
-        self.stats.retries += 1
         return wait

@@ -1,14 +1,39 @@
-"""What the engine needs from an audit source, and the values that pass between them.
+"""The contract between the engine and an audit API: what a source can do, and the values that pass between them.
 
-A source turns one page request into records; the engine owns windows, paging, dedup, pacing and
-checkpoints. A new audit API (LivePerson, Resolver) is a new module in ``audit_trail.sources``
-implementing :class:`AuditSource`.
+The engine asks a source for one page of a time window at a time, handing back the opaque cursor the
+previous page returned (a page number, an offset, the next export's end date: whatever the API pages by).
+A source declares what its API can and cannot do in :class:`Capabilities`; the engine plans windows,
+filters rows to them, drops what was already written and decides when to read again around that.
+A new audit API is one module in ``audit_trail.sources`` implementing :class:`AuditSource`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Protocol
+from typing import Any, Dict, Iterable, Optional, Protocol, Tuple
+
+#: How an API orders a listing by record time.
+ASCENDING = "ascending"
+DESCENDING = "descending"
+UNORDERED = "unordered"
+ORDERS = (ASCENDING, DESCENDING, UNORDERED)
+
+#: What a total reported with a page is worth.
+TOTALS_EXACT = "exact"  # every match of the search, consistent from page to page
+TOTALS_ABSENT = "absent"
+TOTALS_UNRELIABLE = "unreliable"  # sent, but may count only the page, or be stuck: never planned on
+TOTALS = (TOTALS_EXACT, TOTALS_ABSENT, TOTALS_UNRELIABLE)
+
+#: What to do with a window holding more than one search returns.
+AT_CAP_SPLIT = "split"  # the engine halves the window until each half fits
+AT_CAP_CONTINUE = "continue"  # the source's cursor goes on past the cap (e.g. from the oldest row returned)
+AT_CAP = (AT_CAP_SPLIT, AT_CAP_CONTINUE)
+
+MS = 1
+SECOND_MS = 1000
+DAY_MS = 86_400_000
+
+Record = Dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -19,18 +44,58 @@ class Window:
     end_ms: int
 
     @property
-    def splittable(self) -> bool:
-        return self.width_ms >= 3
-
-    def split(self) -> tuple[Window, Window]:
-        """Two smaller windows sharing their middle milliseconds, so that whether the API's bounds are
-        inclusive or exclusive, no millisecond falls between them (repeats are dropped by id)."""
-        middle = self.start_ms + (self.end_ms - self.start_ms) // 2
-        return Window(self.start_ms, middle + 1), Window(middle, self.end_ms)
-
-    @property
     def width_ms(self) -> int:
         return self.end_ms - self.start_ms
+
+    def contains(self, time_ms: int) -> bool:
+        return self.start_ms <= time_ms <= self.end_ms
+
+    def split(self, resolution_ms: int = 1) -> Tuple[Window, Window]:
+        """Two halves meeting on a ``resolution_ms`` boundary and sharing that unit of time, so that whether
+        the API's bounds are inclusive or exclusive, no record falls between them (repeats are dropped)."""
+        middle = self.start_ms + (self.end_ms - self.start_ms) // 2
+        middle -= middle % resolution_ms
+        return Window(self.start_ms, middle + resolution_ms), Window(middle, self.end_ms)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an audit API can and cannot do; the engine plans around it.
+
+    ``bound_resolution_ms``: the finest unit the search bounds are given in (1 ms, 1 s, a whole day); a source
+    widens the window it is asked for to those units, and the engine filters rows back to the window.
+    ``time_resolution_ms``: the unit of the times records carry; the engine never reads a unit that is still
+    open, and re-reads a unit on both sides of a page boundary when one request can hold it (bounds at least
+    that fine) and the source does not relist it itself.
+    ``max_results``: the most rows one search returns (None: no cap), and ``at_cap`` what to do at it.
+    ``max_records_kept``: the most records the API keeps at all, when documented: a search totalling that
+    many already reaches every record there is. ``retention_seconds``: how far back the API holds records.
+    ``processing_delay_seconds``: how late records become visible (the default settle time).
+    """
+
+    bound_resolution_ms: int = MS
+    time_resolution_ms: int = MS
+    order: str = UNORDERED
+    totals: str = TOTALS_ABSENT
+    max_results: Optional[int] = None
+    at_cap: str = AT_CAP_SPLIT
+    max_page_size: int = 1000
+    max_records_kept: Optional[int] = None
+    retention_seconds: Optional[float] = None
+    processing_delay_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.order not in ORDERS or self.totals not in TOTALS or self.at_cap not in AT_CAP:
+            msg = f"unknown capability value in {self!r}"
+            raise ValueError(msg)
+        if min(self.bound_resolution_ms, self.time_resolution_ms, self.max_page_size) < 1:
+            msg = "resolutions and page size must be positive"
+            raise ValueError(msg)
+
+    @property
+    def ties_isolable(self) -> bool:
+        """Whether one request can ask for exactly one unit of record time."""
+        return self.bound_resolution_ms <= self.time_resolution_ms
 
 
 @dataclass(frozen=True)
@@ -45,26 +110,24 @@ class RateInfo:
 
 @dataclass
 class Page:
-    """One page of a search: the records as the API sent them, and its paging totals."""
+    """One response of a listing.
 
-    records: List[Any]
-    total_pages: Optional[int] = None
-    total_found: Optional[int] = None
-    per_page: Optional[int] = None  # the page size the API applied, which may be below the one asked for
+    ``records``: the rows as the API sent them, in its order; any iterable, read once (a source may stream a
+    large export through it). ``next_cursor``: what to pass back for the next page, None at the end of the
+    listing; only the source decides the end. ``total``: the matches of the whole search, when reported.
+    ``relisted``: rows whose time lies in this range are listed again here in full (a re-read across a page
+    boundary, or an export walked back to the oldest row's time): they are counted afresh, so identical rows
+    already counted on earlier pages of this listing are not taken for new copies. ``moved``: the listing
+    changed under the cursor (rows inserted behind it, pages vanished); the engine reads the window again.
+    """
+
+    records: Iterable[Any]
+    next_cursor: Any = None
+    total: Optional[int] = None
+    relisted: Optional[Window] = None
+    moved: bool = False
     rate: RateInfo = field(default_factory=RateInfo)
-
-
-@dataclass(frozen=True)
-class SourceLimits:
-    """What the API can give back, which the engine plans windows around."""
-
-    retention_seconds: float
-    max_results_per_search: int
-    max_page_size: int
-    # The most records the API keeps in all, if it documents one. When that is no more than one search
-    # returns, a search totalling the cap already reaches every record there is: splitting it would
-    # only spend requests. None: unknown, so a total at the cap may hide more and the window is split.
-    max_records_kept: Optional[int] = None
+    requests: int = 1  # requests the source made for this page (an export job is several)
 
 
 class AuditSource(Protocol):
@@ -72,21 +135,26 @@ class AuditSource(Protocol):
 
     name: str
     sourcetype: str
-    limits: SourceLimits
+    capabilities: Capabilities
+    page_size: int  # rows to ask for per request, as configured (at most ``capabilities.max_page_size``)
+    # Small JSON values the source keeps across runs (a proven setting, a pending export job); the engine
+    # assigns the checkpoint's dict before the run and saves it with the checkpoint.
+    memory: Dict[str, Any]
 
-    def search(self, window: Window, page: int, per_page: int) -> Page:
-        """Returns page ``page`` (1-based) of the records whose time lies in ``window``.
+    def fetch(self, window: Window, cursor: Any, page_size: int) -> Page:
+        """Returns the page at ``cursor`` (None: the first) of the records whose time lies in ``window``.
 
-        Raises RateLimited, RetriableSourceError, AuthenticationError or FatalSourceError.
+        May return rows outside the window (coarse bounds); the engine drops them. Raises RateLimited,
+        RetriableSourceError, AuthenticationError or FatalSourceError.
         """
         ...
 
-    def record_id(self, record: Dict[str, Any]) -> Optional[str]:
-        """The record's stable unique id, or None if the record has none."""
+    def record_id(self, record: Record) -> Optional[str]:
+        """The record's stable unique id, or None if the API gives records none (they are keyed by content)."""
         ...
 
-    def record_time_ms(self, record: Dict[str, Any]) -> Optional[int]:
-        """The record's event time in epoch ms, or None if it is missing or unreadable."""
+    def record_time_ms(self, record: Record) -> Optional[int]:
+        """The record's time in epoch ms, or None if it is missing or unreadable."""
         ...
 
     def check_access(self) -> None:

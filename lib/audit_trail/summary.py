@@ -1,4 +1,8 @@
-"""The per-window collection summary: what was read, what was written, and what the API could not give."""
+"""The per-window collection summary: what was read, what was written, and what the API could not give.
+
+``status`` is complete, partial (failed after writing some records), failed, or stopped (the run used its
+budget or deadline, or splunkd stopped it; the next run resumes).
+"""
 
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ class Gap:
 @dataclass
 class WindowSummary:
     window: Window
-    source_type: str
+    source_name: str  # the audit source ("ringcentral"); the summary event's "source_type" field for 1.0.0 searches
     started_at: float
     finished_at: float = 0.0
     status: str = "running"
@@ -44,8 +48,8 @@ class WindowSummary:
     input_name: str = ""
 
     @classmethod
-    def start(cls, window: Window, source_type: str, now: float) -> WindowSummary:
-        return cls(window=window, source_type=source_type, started_at=now)
+    def start(cls, window: Window, source_name: str, now: float) -> WindowSummary:
+        return cls(window=window, source_name=source_name, started_at=now)
 
     @property
     def window_from(self) -> str:
@@ -70,7 +74,7 @@ class WindowSummary:
     def to_event(self) -> Dict[str, Any]:
         event: Dict[str, Any] = {
             "input": self.input_name,
-            "source_type": self.source_type,
+            "source_type": self.source_name,
             "status": self.status,
             "window_from": self.window_from,
             "window_to": self.window_to,

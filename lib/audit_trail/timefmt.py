@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Dict
 
 _ISO = re.compile(
@@ -56,7 +56,15 @@ def _epoch_ms(moment: datetime) -> int:
 
 
 def format_iso_ms(epoch_ms: int) -> str:
-    """Formats epoch milliseconds as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (the form the audit APIs return)."""
-    seconds, millis = divmod(int(epoch_ms), 1000)
-    moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis:03d}Z"
+    """Formats epoch milliseconds as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (the form the audit APIs return).
+
+    Times before 1970 count back from the epoch (-1 is 1969-12-31T23:59:59.999Z). Computed without
+    ``fromtimestamp``, which refuses negative times on Windows, and without ``strftime``, which does not
+    pad years before 1000 to four digits on every platform.
+    """
+    days, millis = divmod(int(epoch_ms), 86_400_000)
+    day = date.fromordinal(_EPOCH_DAY + days)
+    seconds, millis = divmod(millis, 1000)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{day.year:04d}-{day.month:02d}-{day.day:02d}T{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}Z"

@@ -8,6 +8,8 @@ Facts this module relies on (RingCentral's public API spec and developer guide):
   during it); it returns ``records`` and ``paging`` {page, perPage, total (pages), totalFound}.
 - At most 180 days and 10,000 records are searchable; a page holds at most 1,000 records.
 - Sort order and bound inclusivity are not documented: the engine does not rely on either.
+- Pacing: a 429 without Retry-After is documented as "retry after 30 s", but a request made during the
+  Heavy group's 60 s penalty restarts it, so the wait is at least that window.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Protocol
+from typing import Any, Callable, Dict, List, Optional, Protocol
 
 from .. import __version__
 from ..config import https_url, required, text
@@ -27,7 +29,8 @@ from ..errors import (
     RateLimited,
     RetriableSourceError,
 )
-from ..source import Page, RateInfo, SourceLimits, Window
+from ..pacing import RetryPolicy
+from ..source import AT_CAP_SPLIT, TOTALS_EXACT, UNORDERED, Capabilities, Page, RateInfo, Window
 from ..timefmt import format_iso_ms, parse_iso_ms
 
 SCHEME = "ringcentral_audit"
@@ -35,9 +38,13 @@ SOURCETYPE = "ringcentral:audit"
 DEFAULT_SERVER = "https://platform.ringcentral.com"
 SEARCH_PATH = "/restapi/v1.0/account/{account}/audit-trail/search"
 HEAVY_WINDOW_SECONDS = 60.0
+MAX_PAGE_SIZE = 1000
 # "Searching is limited to the last 10,000 records or last 180 days": one search reaches all the API keeps.
-LIMITS = SourceLimits(retention_seconds=180 * 86400.0, max_results_per_search=10000, max_page_size=1000,
-                      max_records_kept=10000)
+# Times and bounds are ISO strings to the millisecond; the order is not documented.
+CAPABILITIES = Capabilities(bound_resolution_ms=1, time_resolution_ms=1, order=UNORDERED, totals=TOTALS_EXACT,
+                            max_results=10000, at_cap=AT_CAP_SPLIT, max_page_size=MAX_PAGE_SIZE,
+                            max_records_kept=10000, retention_seconds=180 * 86400.0, processing_delay_seconds=300.0)
+RETRY = RetryPolicy(default_retry_after=30.0)
 SECRET_FIELDS = ("client_secret", "jwt")
 
 
@@ -74,17 +81,6 @@ class TokenCache(Protocol):
     def save(self, token: Dict[str, Any]) -> None: ...
 
 
-class MemoryTokenCache:
-    def __init__(self) -> None:
-        self.token: Optional[Dict[str, Any]] = None
-
-    def load(self) -> Optional[Dict[str, Any]]:
-        return self.token
-
-    def save(self, token: Dict[str, Any]) -> None:
-        self.token = token
-
-
 def _error_code(response: Any) -> str:
     """The first RingCentral error code of a response body (errors[0].errorCode, else errorCode/error)."""
     try:
@@ -101,12 +97,12 @@ def _error_code(response: Any) -> str:
     return str(body.get("errorCode") or body.get("error") or "-")
 
 
-def _retry_after(response: Any) -> float:
+def _retry_after(response: Any) -> Optional[float]:
     raw = response.headers.get("Retry-After")
     try:
-        return float(raw) if raw is not None else -1.0
+        return float(raw) if raw is not None else None
     except ValueError:
-        return -1.0
+        return None
 
 
 def _rate_info(response: Any) -> RateInfo:
@@ -231,25 +227,29 @@ class RingCentralAuth:
 
 
 class RingCentralSource:
-    """The RingCentral audit search, page by page."""
+    """The RingCentral audit search; the cursor is the page number."""
 
     name = "ringcentral"
     sourcetype = SOURCETYPE
-    limits = LIMITS
+    capabilities = CAPABILITIES
 
-    def __init__(self, settings: RingCentralSettings, session: Any, auth: RingCentralAuth, timeout: Any) -> None:
+    def __init__(self, settings: RingCentralSettings, session: Any, auth: RingCentralAuth, timeout: Any,
+                 page_size: int = MAX_PAGE_SIZE) -> None:
         self.settings = settings
         self.session = session
         self.auth = auth
         self.timeout = timeout
+        self.page_size = page_size
+        self.memory: Dict[str, Any] = {}
         self.url = settings.server_url + SEARCH_PATH.format(account=settings.account_id)
 
-    def search(self, window: Window, page: int, per_page: int) -> Page:
+    def fetch(self, window: Window, cursor: Any, page_size: int) -> Page:
+        page_no = int(cursor or 1)
         body = {
             "eventTimeFrom": format_iso_ms(window.start_ms),
             "eventTimeTo": format_iso_ms(window.end_ms),
-            "page": page,
-            "perPage": per_page,
+            "page": page_no,
+            "perPage": page_size,
         }
         logins = self.auth.logins
         response = self._post(body)
@@ -260,7 +260,7 @@ class RingCentralSource:
             self.auth.invalidate()
             msg = f"access token rejected (HTTP 401 {_error_code(response)}); logging in again"
             raise RetriableSourceError(msg, 401, _error_code(response), immediate=True)
-        return self._page(response)
+        return self._page(response, page_no, page_size)
 
     def _post(self, body: Dict[str, Any]) -> Any:
         import requests
@@ -272,7 +272,7 @@ class RingCentralSource:
             msg = f"audit search request failed: {type(exc).__name__}"
             raise RetriableSourceError(msg) from None
 
-    def _page(self, response: Any) -> Page:
+    def _page(self, response: Any, page_no: int, page_size: int) -> Page:
         status = response.status_code
         if status == 200:
             try:
@@ -287,32 +287,57 @@ class RingCentralSource:
                 msg = "audit search answered 200 without a records list"
                 raise RetriableSourceError(msg, 200)
             paging = data.get("paging") if isinstance(data.get("paging"), dict) else {}
-            return Page(records=records, total_pages=paging.get("total"),
-                        total_found=paging.get("totalFound"), per_page=paging.get("perPage"),
+            raw_per_page = paging.get("perPage")
+            per_page = _count(raw_per_page)
+            if raw_per_page is not None and (per_page is None or not 1 <= per_page <= MAX_PAGE_SIZE
+                                             or len(records) > per_page):
+                msg = (f"audit search answered with inconsistent paging (perPage={paging.get('perPage')!r}, "
+                       f"{len(records)} records)")
+                raise FatalSourceError(msg, 200)
+            total_pages = _count(paging.get("total"))
+            return Page(records=records, next_cursor=self._next(records, page_no, per_page or page_size, total_pages),
+                        total=_count(paging.get("totalFound")),
+                        # Pages vanished under us: the listing shrank while it was read.
+                        moved=not records and total_pages is not None and page_no < total_pages,
                         rate=_rate_info(response))
+        raise self._error(response)
+
+    @staticmethod
+    def _next(records: List[Any], page_no: int, per_page: int, total_pages: Optional[int]) -> Optional[int]:
+        if not records:
+            return None
+        # Results past the cap are unreachable whatever the paging says.
+        if page_no * per_page >= CAPABILITIES.max_results:  # type: ignore[operator]
+            return None
+        # The API's page count is authoritative; a short page only ends paging when there is none, since an
+        # API that caps the page size below the one asked for returns only "short" pages.
+        if total_pages is not None:
+            return page_no + 1 if page_no < total_pages else None
+        return page_no + 1 if len(records) >= per_page else None
+
+    def _error(self, response: Any) -> Exception:
+        status = response.status_code
         code = _error_code(response)
         if status == 429:
             msg = f"audit search rate limited ({code})"
             rate = _rate_info(response)
             # Without headers, assume the Heavy plan's documented 60 s window: a shorter wait would land
             # inside the penalty and restart it.
-            raise RateLimited(msg, _retry_after(response), rate.group or "heavy", code,
-                              rate.window_seconds or HEAVY_WINDOW_SECONDS)
+            return RateLimited(msg, _retry_after(response), rate.group or "heavy", code,
+                               rate.window_seconds or HEAVY_WINDOW_SECONDS)
         if status >= 500:
-            msg = f"audit search HTTP {status} ({code})"
-            raise RetriableSourceError(msg, status, code)
+            return RetriableSourceError(f"audit search HTTP {status} ({code})", status, code)
         if status == 401:
             msg = f"audit search refused a fresh token (HTTP 401 {code}); check the app's credentials"
-            raise AuthenticationError(msg, status, code)
+            return AuthenticationError(msg, status, code)
         if status == 403:
             msg = (f"audit search forbidden (HTTP 403 {code}): the app needs the 'Read Audit Trail' permission and "
                    "the JWT's user a role with Audit Trail access (e.g. Super Admin)")
-            raise AuthenticationError(msg, status, code)
+            return AuthenticationError(msg, status, code)
         if status == 404:
             msg = f"audit search not found (HTTP 404 {code}): check account_id (~ or your numeric account ID)"
-            raise FatalSourceError(msg, status, code)
-        msg = f"audit search rejected the request (HTTP {status} {code})"
-        raise FatalSourceError(msg, status, code)
+            return FatalSourceError(msg, status, code)
+        return FatalSourceError(f"audit search rejected the request (HTTP {status} {code})", status, code)
 
     def record_id(self, record: Dict[str, Any]) -> Optional[str]:
         value = record.get("id")
@@ -351,17 +376,33 @@ def token_cache_json(load: Callable[[], Optional[str]], save: Callable[[str], No
     return _Cache()
 
 
-def _build(params: Dict[str, str], common: Any, session: Any, tokens: Any, policies: Any) -> RingCentralSource:
-    settings = RingCentralSettings.parse(params)
-    cache = token_cache_json(tokens.load, tokens.save)
-    auth = RingCentralAuth(settings, session, cache, policies.timeout, renew_margin=policies.token_renew_margin)
-    return RingCentralSource(settings, session, auth, policies.timeout)
+def _count(value: Any) -> Optional[int]:
+    """A paging number the API sent, or None where it is absent or not a whole non-negative number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def _build(context: Any) -> RingCentralSource:
+    from ..config import integer
+
+    settings = RingCentralSettings.parse(context.params)
+    page_size = integer(context.params, "page_size", MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    cache = token_cache_json(context.tokens.load, context.tokens.save)
+    policies = context.policies
+    auth = RingCentralAuth(settings, context.session, cache, policies.timeout, renew_margin=policies.token_renew_margin)
+    return RingCentralSource(settings, context.session, auth, policies.timeout, page_size)
 
 
 def spec() -> Any:
     """The ``ringcentral_audit`` modular input (argument names are a contract with admins' configs)."""
+    from ..config import Setting
     from ..http import proxy_with_password, split_proxy_password
-    from ..modinput import Arg, InputSpec
+    from ..modinput import InputSpec
     from ..secrets import PartialSecret
 
     return InputSpec(
@@ -370,27 +411,22 @@ def spec() -> Any:
         description="Collects the RingCentral Audit Trail (admin changes, logins, lockouts) as "
                     "ringcentral:audit events, each record exactly once.",
         arguments=(
-            Arg("server_url", "Server URL", f"RingCentral platform URL, https only. Default {DEFAULT_SERVER}"),
-            Arg("client_id", "Client ID", "Client ID of a RingCentral REST API app using the JWT auth flow "
-                                          "with the Read Audit Trail permission", required=True),
-            Arg("client_secret", "Client secret", "Client secret of that app; moved to storage/passwords "
-                                                  "on the first run", required=True),
-            Arg("jwt", "JWT credential", "JWT of a user with the Super Admin role or a role with the Audit Trail "
-                                         "permission; moved to storage/passwords on the first run", required=True),
-            Arg("account_id", "Account ID", "~ for the JWT user's account, or a numeric account ID. Default ~"),
-            Arg("start_date", "Start date", "Optional ISO 8601 date the first run starts from; "
-                                            "default: as far back as the API holds (180 days)"),
-            Arg("settle_seconds", "Settle seconds", "Records newer than now minus this wait for the next poll. "
-                                                    "Default 300", data_type="number"),
-            Arg("overlap_seconds", "Overlap seconds", "Re-read this much before the checkpoint to catch late "
-                                                      "records; repeats are dropped. Default 900", data_type="number"),
-            Arg("page_size", "Page size", "Records per request, 1-1000. Default 1000", data_type="number"),
-            Arg("proxy_url", "Proxy URL", "Optional http(s)://[user:password@]host:port"),
-            Arg("ca_bundle", "CA bundle", "Optional path of a PEM CA bundle to trust"),
-            Arg("log_level", "Log level", "DEBUG, INFO, WARNING or ERROR. Default INFO"),
+            Setting("server_url", "Server URL", f"RingCentral platform URL, https only. Default {DEFAULT_SERVER}",
+                    DEFAULT_SERVER),
+            Setting("client_id", "Client ID", "Client ID of a RingCentral REST API app using the JWT auth flow "
+                                              "with the Read Audit Trail permission", required=True),
+            Setting("client_secret", "Client secret", "Client secret of that app; moved to storage/passwords "
+                                                      "on the first run", required=True),
+            Setting("jwt", "JWT credential", "JWT of a user with the Super Admin role or a role with the Audit "
+                    "Trail permission; moved to storage/passwords on the first run", required=True),
+            Setting("account_id", "Account ID", "~ for the JWT user's account, or a numeric account ID. Default ~",
+                    "~"),
+            Setting("page_size", "Page size", f"Records per request, 1-{MAX_PAGE_SIZE}. Default {MAX_PAGE_SIZE}",
+                    str(MAX_PAGE_SIZE), "number"),
         ),
         secret_fields=(*SECRET_FIELDS, "proxy_url"),
         partial_secrets={"proxy_url": PartialSecret(split=split_proxy_password, join=proxy_with_password)},
-        max_page_size=LIMITS.max_page_size,
+        defaults={"settle_seconds": "300"},
+        retry=RETRY,
         build=_build,
     )
