@@ -337,20 +337,30 @@ class Collector:
                 outcome.moved = True
             if page.total is not None and caps.totals != "absent":
                 summary.total_found = page.total
-            times, fingerprint, rows = self._write_page(page, window, listing, summary, outcome)
+            # A unit of time on both sides of a page boundary: if the API orders equal times differently from
+            # one request to the next, some of its rows may be on neither page and others on both. Where one
+            # request can hold that unit, its rows on the later page are left to a re-read of the unit alone,
+            # which lists it whole (a repeat of a row without an id is otherwise taken for a second copy).
+            deferred: Set[int] = set()
+            if caps.ties_isolable and not first:
+                deferred = previous_times
+                if page.relisted is not None:
+                    relisted = page.relisted
+                    deferred = {t for t in deferred if not relisted.contains(t)}
+            times, fingerprint, rows = self._write_page(page, window, listing, summary, outcome, deferred)
             if rows and fingerprint == previous_fingerprint and page.relisted is None:
                 msg = "the API returned the same page twice in a row; its paging is broken, so the window stops here"
                 raise RunAborted(msg)
             previous_fingerprint = fingerprint
-            if caps.ties_isolable and not first:
-                # A unit of time on both sides of a page boundary: if the API orders equal times differently
-                # from one request to the next, some of its rows may have been on neither page.
-                boundary = previous_times & times
-                if page.relisted is not None:
-                    boundary = {t for t in boundary if not page.relisted.contains(t)}
-                outcome.ties |= boundary
+            outcome.ties |= deferred & times
             previous_times = times
             outcome.moved = outcome.moved or page.moved
+            if page.unreachable is not None:
+                lost = page.unreachable
+                self.logger.warning("action=record_cap_gap window_from=%s window_to=%s reason=%s",
+                                    format_iso_ms(lost.start_ms), format_iso_ms(lost.end_ms),
+                                    quoted("one unit of time holds more rows than one search returns"))
+                summary.gaps.append(Gap("record_cap", lost.start_ms, lost.end_ms, None))
             cursor = page.next_cursor
             # Dropped before the next request, so a long backfill never holds two parsed pages at once.
             del page
@@ -444,8 +454,9 @@ class Collector:
         self.pacer.sent()
 
     def _write_page(self, page: Page, window: Window, listing: _Listing, summary: WindowSummary,
-                    outcome: _Pass) -> Tuple[Set[int], str, int]:
-        """Writes the page's new rows; returns the record times on it, a fingerprint and its row count."""
+                    outcome: _Pass, deferred: Set[int]) -> Tuple[Set[int], str, int]:
+        """Writes the page's new rows, except those of ``deferred`` units of time (re-read on their own later);
+        returns the record times on the page, a fingerprint of it and its row count."""
         state = self.checkpoint.state
         if page.relisted is not None:
             listing.forget(page.relisted)
@@ -469,6 +480,8 @@ class Collector:
                 continue  # coarse bounds: another window's row
             else:
                 times.add(record_ms)
+                if record_ms in deferred:
+                    continue
             if record_id is not None:
                 key, copies = record_id, 1
             else:

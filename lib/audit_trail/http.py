@@ -342,15 +342,15 @@ def url_host(url: str) -> str:
     Never raises and never includes user info, so it can run on a value no one has validated yet; a
     default port (443 for https, 80 for http) is dropped so that writing it or not names the same place.
     """
-    text = (url or "").strip()
-    if "://" not in text:
-        text = "https://" + text
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return text.lower()
-    host_port = _host_port(parts.netloc).lower()
-    default = {"https": ":443", "http": ":80"}.get(parts.scheme.lower())
+    scheme, separator, rest = (url or "").strip().partition("://")
+    if not separator:
+        scheme, rest = "https", scheme
+    # User info first: a password may hold an unencoded / or #, never an @ that would not end it.
+    rest = _host_port(rest)
+    for end in "/?#":
+        rest = rest.partition(end)[0]
+    host_port = rest.lower()
+    default = {"https": ":443", "http": ":80"}.get(scheme.lower())
     if default and host_port.endswith(default):
         host_port = host_port[: -len(default)]
     return host_port

@@ -119,6 +119,8 @@ class Page:
     boundary, or an export walked back to the oldest row's time): they are counted afresh, so identical rows
     already counted on earlier pages of this listing are not taken for new copies. ``moved``: the listing
     changed under the cursor (rows inserted behind it, pages vanished); the engine reads the window again.
+    ``unreachable``: a range of this window the listing cannot reach (e.g. one second holding more rows than an
+    export returns), reported as a gap.
     """
 
     records: Iterable[Any]
@@ -126,6 +128,7 @@ class Page:
     total: Optional[int] = None
     relisted: Optional[Window] = None
     moved: bool = False
+    unreachable: Optional[Window] = None
     rate: RateInfo = field(default_factory=RateInfo)
     requests: int = 1  # requests the source made for this page (an export job is several)
 
