@@ -17,7 +17,7 @@ class InputLogger(logging.LoggerAdapter):
     """Prefixes every message with ``input=<name>`` so one log file can serve many inputs."""
 
     def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> Tuple[Any, MutableMapping[str, Any]]:
-        return f"input={self.extra['input']} {msg}", kwargs
+        return f"input={(self.extra or {}).get('input', '')} {msg}", kwargs
 
 
 def log_directory() -> str:
