@@ -47,7 +47,6 @@ class BenchInput:
 
     def run(self, timeout: float = 300.0) -> InputRun:
         env = self.runner.env()
-        env.pop("TA_AUDIT_TRAIL_TEST_POLICIES", None)  # production policies (timeouts, retries, renewal)
         child = run_child([splunk_python(), str(self.env.app_dir / SCRIPT)], self.runner.xml().encode(),
                           env=env, cwd=str(self.env.workdir), timeout=timeout)
         if child.returncode != 0 or child.stderr:

@@ -50,7 +50,17 @@ def stored_secrets(splunkd: Any) -> Dict[str, str]:
     for entry in splunkd.passwords():
         user, _, index = entry["username"].partition(sep)
         chunks.setdefault(user, {})[int(index or 1)] = entry["clear_password"]
-    return {user: "".join(v for _, v in sorted(parts.items()) if v != end) for user, parts in chunks.items()}
+    joined = {user: "".join(v for _, v in sorted(parts.items()) if v != end) for user, parts in chunks.items()}
+    return {user: _unwrap(value) for user, value in joined.items()}
+
+
+def _unwrap(value: str) -> str:
+    """A secret as the admin entered it: stored secrets are wrapped with the destination they are bound to."""
+    try:
+        wrapped = json.loads(value)
+    except ValueError:
+        return value
+    return wrapped["secret"] if isinstance(wrapped, dict) and "secret" in wrapped else value
 
 
 def search_requests(sim: RingCentralSimulator) -> List[Dict[str, Any]]:

@@ -214,10 +214,11 @@ class KVStoreCheckpointStore:
 
         from splunklib import binding
 
+        from .http import splunkd_handler
+
         self._http_error = binding.HTTPError
-        # A socket timeout on every connect, send and read: a splunkd that accepts and never answers must not
-        # hold the run.
-        self._context = binding.Context(handler=binding.handler(timeout=timeout), scheme=scheme, host=host,
+        # A total deadline on every call: a splunkd that accepts and never answers must not hold the run.
+        self._context = binding.Context(handler=splunkd_handler(total_seconds=timeout), scheme=scheme, host=host,
                                         port=port, token=session_key, owner="nobody", app=app)
         self._path = f"storage/collections/data/{quote(collection, safe='')}/"
         self._quote = quote

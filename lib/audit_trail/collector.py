@@ -313,7 +313,7 @@ class Collector:
         return None
 
     def _page_through(self, window: Window, summary: WindowSummary, parent_total: Optional[int] = None,
-                      splittable: bool = True, page_size: Optional[int] = None) -> _Pass:
+                      splittable: bool = True, page_size: Optional[int] = None, defer_ties: bool = True) -> _Pass:
         """Reads every page of ``window`` once, writing what is new."""
         caps = self.caps
         size = page_size or min(self.policy.page_size, caps.max_page_size)
@@ -339,10 +339,11 @@ class Collector:
                 summary.total_found = page.total
             # A unit of time on both sides of a page boundary: if the API orders equal times differently from
             # one request to the next, some of its rows may be on neither page and others on both. Where one
-            # request can hold that unit, its rows on the later page are left to a re-read of the unit alone,
-            # which lists it whole (a repeat of a row without an id is otherwise taken for a second copy).
+            # request can hold that unit, its rows without ids on the later page are left to a re-read of the
+            # unit alone, which lists it whole (a repeat of a row without an id would be taken for a second
+            # copy); rows with ids are deduplicated by id, and the re-read finds those that were on no page.
             deferred: Set[int] = set()
-            if caps.ties_isolable and not first:
+            if caps.ties_isolable and not first and defer_ties:
                 deferred = previous_times
                 if page.relisted is not None:
                     relisted = page.relisted
@@ -352,7 +353,8 @@ class Collector:
                 msg = "the API returned the same page twice in a row; its paging is broken, so the window stops here"
                 raise RunAborted(msg)
             previous_fingerprint = fingerprint
-            outcome.ties |= deferred & times
+            if caps.ties_isolable and not first:
+                outcome.ties |= (deferred if defer_ties else previous_times) & times
             previous_times = times
             outcome.moved = outcome.moved or page.moved
             if page.unreachable is not None:
@@ -374,7 +376,8 @@ class Collector:
         unit = self.caps.time_resolution_ms
         around = Window(max(window.start_ms, tie_ms), min(window.end_ms, tie_ms + unit - 1))
         for _ in range(self.policy.max_passes):
-            outcome = self._page_through(around, summary, splittable=False, page_size=self.caps.max_page_size)
+            outcome = self._page_through(around, summary, splittable=False, page_size=self.caps.max_page_size,
+                                         defer_ties=False)
             if not outcome.written:
                 return
         self.logger.warning("action=tie_unsettled at=%s", format_iso_ms(tie_ms))
@@ -480,7 +483,7 @@ class Collector:
                 continue  # coarse bounds: another window's row
             else:
                 times.add(record_ms)
-                if record_ms in deferred:
+                if record_id is None and record_ms in deferred:
                     continue
             if record_id is not None:
                 key, copies = record_id, 1

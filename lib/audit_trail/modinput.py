@@ -27,10 +27,11 @@ from .checkpoint import (
 from .collector import CollectionPolicy, Collector
 from .config import SHARED_SETTINGS, CommonSettings, Setting, log_level
 from .errors import AuditTrailError, ConfigError
-from .http import HttpSettings, build_session
+from .http import HttpSettings, build_session, splunkd_handler, url_host
 from .logs import for_input, get_logger, quoted
 from .pacing import Pacer, RetryPolicy
-from .secrets import MASK, PartialSecret, SecretStore, resolve_secrets
+from .runlock import RunLock
+from .secrets import MASK, PartialSecret, SecretStore, binding_of, resolve_secrets
 from .source import AuditSource
 
 CHECKPOINT_COLLECTION = "ta_audit_trail_checkpoints"
@@ -54,8 +55,8 @@ class Splunkd:
     def service(self) -> Any:
         from splunklib import client
 
-        return client.Service(scheme=self.scheme, host=self.host, port=self.port, token=self.session_key,
-                              owner="nobody", app=APP_NAME)
+        return client.Service(handler=splunkd_handler(), scheme=self.scheme, host=self.host, port=self.port,
+                              token=self.session_key, owner="nobody", app=APP_NAME)
 
     def secret_store(self, scheme: str) -> SecretStore:
         return SecretStore(self.session_key, APP_NAME, scheme, self.scheme, self.host, self.port)
@@ -124,6 +125,12 @@ class InputSpec:
     partial_secrets: Dict[str, PartialSecret] = field(default_factory=dict)
     defaults: Dict[str, str] = field(default_factory=dict)  # the source's own defaults for shared settings
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Where the secrets go (hosts, client id) from the raw settings: stored secrets are bound to it, so an edit
+    # that points the input elsewhere needs them entered again. The proxy's host is added here.
+    destination: Callable[[Dict[str, str]], Sequence[str]] = lambda _params: ()
+
+    def binding(self, params: Dict[str, str]) -> str:
+        return binding_of(self.scheme, *self.destination(params), url_host(params.get("proxy_url") or ""))
 
     def all_arguments(self) -> List[Setting]:
         shared = [Setting(s.name, s.title, f"{s.description}. Default {self.defaults[s.name]}", self.defaults[s.name],
@@ -173,10 +180,18 @@ def _script_class(spec: InputSpec, policies: Policies, stop: threading.Event) ->
             validate(spec, policies, definition.metadata, dict(definition.parameters))
 
         def stream_events(self, inputs: Any, ew: Any) -> None:
-            for stanza, params in inputs.inputs.items():
-                if stop.is_set():
-                    break
-                run_stanza(spec, policies, stanza, dict(params), dict(inputs.metadata), ew, stop)
+            from .emit import EventStream
+
+            # The stream is ours, not splunklib's EventWriter's: it escapes what XML cannot carry and is closed
+            # here, after the last stanza, whatever happened (EventWriter.close() then writes nothing).
+            stream = EventStream(sys.stdout)
+            try:
+                for stanza, params in inputs.inputs.items():
+                    if stop.is_set():
+                        break
+                    run_stanza(spec, policies, stanza, dict(params), dict(inputs.metadata), stream, stop)
+            finally:
+                stream.close()
 
     return AuditInputScript
 
@@ -194,10 +209,10 @@ def validate(spec: InputSpec, policies: Policies, metadata: Dict[str, Any], para
             name = metadata.get("name") or ""
             params = resolve_secrets(params, spec.secret_fields, splunkd.secret_store(spec.scheme), name,
                                      mask_stanza=lambda _fields: None, partial=spec.partial_secrets,
-                                     store_new=False)
+                                     store_new=False, binding=spec.binding(params))
         common = CommonSettings.parse(params, os.environ.get("SPLUNK_HOME"), spec.defaults)
         session = build_session(HttpSettings(timeout=policies.timeout, proxy_url=common.proxy_url,
-                                             ca_bundle=common.ca_bundle))
+                                             ca_bundle=common.ca_bundle, total_seconds=policies.request_deadline))
         source = spec.build(BuildContext(params, common, session, TokenStore(None, ""), policies))
         try:
             source.check_access()
@@ -211,11 +226,8 @@ def validate(spec: InputSpec, policies: Policies, metadata: Dict[str, Any], para
 
 
 def run_stanza(spec: InputSpec, policies: Policies, stanza: str, params: Dict[str, str],
-               metadata: Dict[str, Any], ew: Any, stop: Optional[threading.Event] = None) -> None:
+               metadata: Dict[str, Any], stream: Any, stop: Optional[threading.Event] = None) -> None:
     """One collection run of one input; every failure is logged to the add-on's log, never raised."""
-    from solnlib import log as solnlog
-
-    from .emit import SplunkEventSink
 
     name = stanza.split("://", 1)[-1]
     try:
@@ -224,6 +236,31 @@ def run_stanza(spec: InputSpec, policies: Policies, stanza: str, params: Dict[st
         level = "INFO"  # the bad value is reported below, once the logger exists
     base_logger = get_logger(spec.scheme, level)
     logger = for_input(base_logger, name)
+    lock = RunLock(metadata.get("checkpoint_dir") or ".", checkpoint_key(spec.scheme, name))
+    try:
+        acquired = lock.try_acquire()
+    except OSError as exc:
+        logger.error("action=run_skipped reason=checkpoint_dir_unusable error=%s fix=%s",
+                     quoted(f"{type(exc).__name__} errno={exc.errno}"),
+                     quoted("make splunkd's modinputs checkpoint directory writable"))
+        return
+    if not acquired:
+        # A slow run overlapping the next interval, or a restart: two runs would both write everything.
+        logger.warning("action=run_skipped reason=already_running holder_pid=%s", lock.holder() or "-")
+        return
+    try:
+        _run_locked(spec, policies, stanza, name, params, metadata, stream, stop, base_logger, logger)
+    finally:
+        lock.release()
+
+
+def _run_locked(spec: InputSpec, policies: Policies, stanza: str, name: str, params: Dict[str, str],
+                metadata: Dict[str, Any], stream: Any, stop: Optional[threading.Event], base_logger: Any,
+                logger: Any) -> None:
+    from solnlib import log as solnlog
+
+    from .emit import SplunkEventSink
+
     solnlog.modular_input_start(base_logger, stanza)
     started = time.time()
     source: Optional[AuditSource] = None
@@ -234,11 +271,11 @@ def run_stanza(spec: InputSpec, policies: Policies, stanza: str, params: Dict[st
         params = resolve_secrets(
             params, spec.secret_fields, secrets, name,
             mask_stanza=lambda fields: _mask(splunkd, spec.scheme, name, fields, logger),
-            partial=spec.partial_secrets,
+            partial=spec.partial_secrets, binding=spec.binding(params),
         )
         common = CommonSettings.parse(params, os.environ.get("SPLUNK_HOME"), spec.defaults)
         session = build_session(HttpSettings(timeout=policies.timeout, proxy_url=common.proxy_url,
-                                             ca_bundle=common.ca_bundle))
+                                             ca_bundle=common.ca_bundle, total_seconds=policies.request_deadline))
         source = spec.build(BuildContext(params, common, session, TokenStore(secrets, name), policies))
         store = ResilientCheckpointStore(
             lambda: KVStoreCheckpointStore(CHECKPOINT_COLLECTION, splunkd.session_key, APP_NAME,
@@ -255,7 +292,7 @@ def run_stanza(spec: InputSpec, policies: Policies, stanza: str, params: Dict[st
         # Proven writable before the first event: a page written but never checkpointed repeats every run.
         checkpoint.probe()
         source.memory = checkpoint.state.memory
-        sink = SplunkEventSink(ew, stanza, index=params.get("index"), host=params.get("host"))
+        sink = SplunkEventSink(stream, stanza, index=params.get("index"), host=params.get("host"))
         collector = Collector(
             source, checkpoint, sink,
             CollectionPolicy(settle_seconds=common.settle_seconds,

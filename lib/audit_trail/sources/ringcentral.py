@@ -18,7 +18,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Protocol
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence
 
 from .. import __version__
 from ..config import https_url, required, text
@@ -28,6 +28,7 @@ from ..errors import (
     FatalSourceError,
     RateLimited,
     RetriableSourceError,
+    safe_code,
 )
 from ..pacing import RetryPolicy
 from ..source import AT_CAP_SPLIT, TOTALS_EXACT, UNORDERED, Capabilities, Page, RateInfo, Window
@@ -81,8 +82,10 @@ class TokenCache(Protocol):
     def save(self, token: Dict[str, Any]) -> None: ...
 
 
-def _error_code(response: Any) -> str:
-    """The first RingCentral error code of a response body (errors[0].errorCode, else errorCode/error)."""
+def _error_code(response: Any, secrets: Sequence[str] = ()) -> str:
+    """The first RingCentral error code of a response body (errors[0].errorCode, else errorCode/error), reduced
+    to a short, safe token: a server that echoes the assertion or the Basic header in it must not put a secret
+    (or a forged log line) into a message."""
     try:
         body = response.json()
     except ValueError:
@@ -91,10 +94,10 @@ def _error_code(response: Any) -> str:
         return "-"
     errors = body.get("errors")
     if isinstance(errors, list) and errors and isinstance(errors[0], dict) and errors[0].get("errorCode"):
-        code = str(errors[0]["errorCode"])
+        code = safe_code(errors[0]["errorCode"], secrets)
         param = errors[0].get("parameterName")
-        return f"{code} parameter={param}" if param else code
-    return str(body.get("errorCode") or body.get("error") or "-")
+        return f"{code} parameter={safe_code(param, secrets)}" if param else code
+    return safe_code(body.get("errorCode") or body.get("error"), secrets)
 
 
 def _retry_after(response: Any) -> Optional[float]:
@@ -166,6 +169,9 @@ class RingCentralAuth:
         secrets = hashlib.sha256(f"{self.settings.client_secret}|{self.settings.jwt}".encode()).hexdigest()[:16]
         return f"{self.settings.server_url}|{self.settings.client_id}|{secrets}"
 
+    def _secrets(self) -> Sequence[str]:
+        return (self.settings.client_secret, self.settings.jwt)
+
     def invalidate(self) -> None:
         self._token = None
         self.cache.save({})
@@ -213,7 +219,7 @@ class RingCentralAuth:
         if response is None:
             cause = type(exc.__context__).__name__ if exc.__context__ is not None else "unknown"
             return RetriableSourceError(f"token request to {self.settings.server_url} failed: {cause}")
-        status, code = response.status_code, _error_code(response)
+        status, code = response.status_code, _error_code(response, self._secrets())
         if status == 429:
             return RateLimited(f"token request rate limited ({code})", _retry_after(response), "auth", code,
                                _rate_info(response).window_seconds)
@@ -258,8 +264,9 @@ class RingCentralSource:
             # engine retry through its pacer, which logs in again. A token fresh from the JWT grant that
             # is refused falls through to an authentication error.
             self.auth.invalidate()
-            msg = f"access token rejected (HTTP 401 {_error_code(response)}); logging in again"
-            raise RetriableSourceError(msg, 401, _error_code(response), immediate=True)
+            code = _error_code(response, self.auth._secrets())
+            msg = f"access token rejected (HTTP 401 {code}); logging in again"
+            raise RetriableSourceError(msg, 401, code, immediate=True)
         return self._page(response, page_no, page_size)
 
     def _post(self, body: Dict[str, Any]) -> Any:
@@ -317,7 +324,7 @@ class RingCentralSource:
 
     def _error(self, response: Any) -> Exception:
         status = response.status_code
-        code = _error_code(response)
+        code = _error_code(response, self.auth._secrets())
         if status == 429:
             msg = f"audit search rate limited ({code})"
             rate = _rate_info(response)
@@ -401,7 +408,7 @@ def _build(context: Any) -> RingCentralSource:
 def spec() -> Any:
     """The ``ringcentral_audit`` modular input (argument names are a contract with admins' configs)."""
     from ..config import Setting
-    from ..http import proxy_with_password, split_proxy_password
+    from ..http import proxy_with_password, split_proxy_password, url_host
     from ..modinput import InputSpec
     from ..secrets import PartialSecret
 
@@ -429,4 +436,6 @@ def spec() -> Any:
         defaults={"settle_seconds": "300"},
         retry=RETRY,
         build=_build,
+        destination=lambda params: (url_host(params.get("server_url") or DEFAULT_SERVER),
+                                    (params.get("client_id") or "").strip()),
     )
