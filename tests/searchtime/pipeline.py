@@ -4,6 +4,10 @@ Order (Splunk docs, "Search time operation sequence"): EXTRACT, REPORT, KV_MODE,
 Each EVAL sees only the fields that existed before the EVAL step (calculated fields are independent),
 and lookups see the EVAL results. Only the settings the add-on uses are emulated; anything else raises,
 so a new kind of setting cannot pass unchecked.
+
+Automatic JSON extraction reads only the start of an event: limits.conf ``[spath] extraction_cutoff``
+(5,000 bytes by default) and ``[kv] maxchars`` (10,240 characters). The smaller of the two decides, and
+members that end past it are not extracted; regex extractions (EXTRACT, REPORT) see the whole event.
 """
 
 from __future__ import annotations
@@ -30,29 +34,103 @@ _NOT_SEARCH_TIME = {
 }
 
 
-def flatten_json(raw: str) -> Dict[str, List[str]]:
+#: limits.conf defaults: [spath] extraction_cutoff (bytes) and [kv] maxchars (characters).
+SPATH_EXTRACTION_CUTOFF = 5000
+KV_MAXCHARS = 10240
+
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+_SCANSTRING = json.decoder.scanstring  # type: ignore[attr-defined]
+
+
+def _cutoff_index(raw: str, cutoff_bytes: Optional[int], max_chars: Optional[int]) -> int:
+    """How many characters of raw automatic extraction reads."""
+    end = len(raw)
+    if max_chars is not None:
+        end = min(end, max_chars)
+    if cutoff_bytes is not None and len(raw[:end].encode("utf-8")) > cutoff_bytes:
+        end = len(raw.encode("utf-8")[:cutoff_bytes].decode("utf-8", errors="ignore"))
+    return end
+
+
+class _JsonLeaves:
+    """Walks a JSON text and yields (name, value, end offset) for every scalar, in document order."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.leaves: List[Tuple[str, str, int]] = []
+
+    def parse(self) -> List[Tuple[str, str, int]]:
+        end = self._value(_JSON_SPACE.match(self.text, 0).end(), "")
+        if _JSON_SPACE.match(self.text, end).end() != len(self.text):
+            raise ValueError("trailing data after the JSON document")
+        return self.leaves
+
+    def _value(self, pos: int, name: str) -> int:
+        char = self.text[pos:pos + 1]
+        if char == "{":
+            return self._object(pos + 1, name)
+        if char == "[":
+            return self._array(pos + 1, name)
+        if char == '"':
+            value, end = _SCANSTRING(self.text, pos + 1, True)
+            self.leaves.append((name, value, end))
+            return end
+        for literal, shown in (("true", "true"), ("false", "false"), ("null", None)):
+            if self.text.startswith(literal, pos):
+                if shown is not None:
+                    self.leaves.append((name, shown, pos + len(literal)))
+                return pos + len(literal)
+        number = _JSON_NUMBER.match(self.text, pos)
+        if not number:
+            raise ValueError(f"not JSON at offset {pos}")
+        self.leaves.append((name, number.group(), number.end()))
+        return number.end()
+
+    def _object(self, pos: int, name: str) -> int:
+        pos = _JSON_SPACE.match(self.text, pos).end()
+        if self.text.startswith("}", pos):
+            return pos + 1
+        while True:
+            key, pos = _SCANSTRING(self.text, _JSON_SPACE.match(self.text, pos).end() + 1, True)
+            pos = _JSON_SPACE.match(self.text, pos).end()
+            if not self.text.startswith(":", pos):
+                raise ValueError(f"expected ':' at offset {pos}")
+            pos = self._value(_JSON_SPACE.match(self.text, pos + 1).end(), f"{name}.{key}" if name else key)
+            pos = _JSON_SPACE.match(self.text, pos).end()
+            if self.text.startswith("}", pos):
+                return pos + 1
+            if not self.text.startswith(",", pos):
+                raise ValueError(f"expected ',' or '}}' at offset {pos}")
+            pos += 1
+
+    def _array(self, pos: int, name: str) -> int:
+        pos = _JSON_SPACE.match(self.text, pos).end()
+        if self.text.startswith("]", pos):
+            return pos + 1
+        while True:
+            pos = self._value(_JSON_SPACE.match(self.text, pos).end(), name + "{}")
+            pos = _JSON_SPACE.match(self.text, pos).end()
+            if self.text.startswith("]", pos):
+                return pos + 1
+            if not self.text.startswith(",", pos):
+                raise ValueError(f"expected ',' or ']' at offset {pos}")
+            pos += 1
+
+
+def flatten_json(
+    raw: str, cutoff_bytes: Optional[int] = None, max_chars: Optional[int] = None
+) -> Dict[str, List[str]]:
     """Field names and values KV_MODE = json gives a JSON event: a.b for objects, a{} for arrays.
 
-    Numbers keep their JSON spelling; null members produce no field.
+    Numbers keep their JSON spelling; null members produce no field. With a cutoff, only values that end
+    within the first ``cutoff_bytes`` bytes and ``max_chars`` characters are extracted, as Splunk does.
     """
-    document = json.loads(raw, parse_float=str, parse_int=str)
+    limit = _cutoff_index(raw, cutoff_bytes, max_chars)
     out: Dict[str, List[str]] = {}
-
-    def walk(value: object, name: str) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                walk(item, f"{name}.{key}" if name else key)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item, name + "{}")
-        elif value is None:
-            return
-        elif isinstance(value, bool):
-            out.setdefault(name, []).append("true" if value else "false")
-        else:
-            out.setdefault(name, []).append(str(value))
-
-    walk(document, "")
+    for name, value, end in _JsonLeaves(raw).parse():
+        if end <= limit:
+            out.setdefault(name, []).append(value)
     return out
 
 
@@ -130,10 +208,20 @@ def parse_fieldalias(value: str) -> List[Tuple[str, str]]:
 class SearchTime:
     """The search-time knowledge of one app: props, transforms and its lookups directory."""
 
-    def __init__(self, props: Conf, transforms: Conf, lookups_dir: Path) -> None:
+    def __init__(
+        self,
+        props: Conf,
+        transforms: Conf,
+        lookups_dir: Path,
+        json_cutoff_bytes: Optional[int] = SPATH_EXTRACTION_CUTOFF,
+        kv_maxchars: Optional[int] = KV_MAXCHARS,
+    ) -> None:
         self.props = props
         self.transforms = transforms
         self.lookups_dir = lookups_dir
+        # Splunk's defaults; None reads the whole event (a search head whose limits were raised).
+        self.json_cutoff_bytes = json_cutoff_bytes
+        self.kv_maxchars = kv_maxchars
         self._lookups: Dict[str, CsvLookup] = {}
 
     def lookup(self, name: str) -> CsvLookup:
@@ -173,7 +261,10 @@ class SearchTime:
 
     def _extract(self, fields: Fields, sourcetype: str) -> None:
         for _, regex in self.settings(sourcetype, "EXTRACT-"):
-            match = re.search(spl_eval.pcre_to_python(regex), str(fields["_raw"]))
+            if re.search(r"\sin\s+\w+$", regex):
+                raise ValueError(f"[{sourcetype}] EXTRACT ... in <field> is not emulated")
+            # props.conf.spec: Splunk puts (?ms) in front of every EXTRACT regex.
+            match = re.search(spl_eval.pcre_to_python(regex), str(fields["_raw"]), re.MULTILINE | re.DOTALL)
             if match:
                 for name, value in match.groupdict().items():
                     if value is not None:
@@ -190,7 +281,7 @@ class SearchTime:
         mode = self.props[sourcetype].get("KV_MODE", "auto").lower()
         found: Dict[str, List[str]] = {}
         if mode == "json":
-            found = flatten_json(str(fields["_raw"]))
+            found = flatten_json(str(fields["_raw"]), self.json_cutoff_bytes, self.kv_maxchars)
         elif mode == "auto":
             for key, value in _AUTO_KV.findall(str(fields["_raw"])):
                 if value.startswith('"'):
