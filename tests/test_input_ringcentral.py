@@ -489,3 +489,59 @@ def test_an_input_name_with_spaces_is_masked_too(tmp_path: Any, sim: Any, splunk
     assert len(out.records()) == 5
     assert named.stanza()["client_secret"] == "********" and named.stanza()["jwt"] == "********"
     assert "action=mask_failed" not in named.log_text()
+
+
+# --- upgrade from 1.0.0 -----------------------------------------------------------------------------------
+
+
+def _shifted_fixture(delta_ms: int) -> Dict[str, Any]:
+    """The 1.0.0 fixture moved in time as a whole, so its records are as recent now as when it was made."""
+    from audit_trail.timefmt import format_iso_ms, parse_iso_ms
+
+    fixture = json.loads((REPO / "tests" / "fixtures" / "ringcentral_checkpoint_1.0.0.json").read_text())
+    records = []
+    for record in fixture["records"]:
+        moved = dict(record)
+        moved["eventTime"] = format_iso_ms(parse_iso_ms(record["eventTime"]) + delta_ms)
+        records.append(moved)
+
+    def shift(state: Dict[str, Any]) -> Dict[str, Any]:
+        out = dict(state)
+        for name in ("watermark_ms", "seen_floor_ms", "high_ms"):
+            out[name] = state[name] + delta_ms
+        out["saved_at"] = state["saved_at"] + delta_ms / 1000
+        out["seen"] = {str(int(end) + delta_ms): ids for end, ids in state["seen"].items()}
+        return out
+
+    return {"records": records, "kv": shift(json.loads(fixture["kv_document"]["state"])),
+            "file": shift(fixture["checkpoint_file"]), "written_at": fixture["written_at"]}
+
+
+def test_a_checkpoint_written_by_1_0_0_is_carried_over_nothing_recollected_nothing_skipped(
+        runner: InputRunner, sim: Any, splunkd: Any) -> None:
+    sys_path = str(REPO / "lib")
+    import sys
+
+    if sys_path not in sys.path:
+        sys.path.insert(0, sys_path)
+    from audit_trail.checkpoint import KVStoreCheckpointStore
+
+    delta_ms = int((time.time() - json.loads(
+        (REPO / "tests" / "fixtures" / "ringcentral_checkpoint_1.0.0.json").read_text())["written_at"]) * 1000)
+    fixture = _shifted_fixture(delta_ms)
+    assert fixture["kv"]["version"] == 1 and fixture["file"]["version"] == 1
+    sim.add_records(fixture["records"])
+    # 1.0.0 collected all of these; it left its checkpoint in the KV store and in checkpoint_dir.
+    store = KVStoreCheckpointStore("ta_audit_trail_checkpoints", splunkd.session_key, "TA-audit-trail",
+                                   splunkd.scheme, splunkd.host, splunkd.port)
+    store.save("ringcentral_audit_prod", json.dumps(fixture["kv"]))
+    (runner.checkpoint_dir / "ringcentral_audit_prod.json").write_text(json.dumps(fixture["file"]))
+    now = datetime.now(timezone.utc)
+    new = sim.generate(20, now - timedelta(seconds=20), now - timedelta(seconds=2), seed=1001)
+    runner.configure(input_params(sim, settle_seconds="1", overlap_seconds="900"))
+    out = runner.run()
+    assert out.returncode == 0, out.stderr
+    assert sorted(r["id"] for r in out.records()) == sorted(r["id"] for r in new)
+    assert "action=checkpoint_upgraded from_version=1" in runner.log_text()
+    state = json.loads(splunkd.kv_collection("ta_audit_trail_checkpoints")["ringcentral_audit_prod"]["state"])
+    assert state["version"] == 2 and state["watermark_ms"] > fixture["kv"]["watermark_ms"]
