@@ -343,6 +343,11 @@ def _fn_replace(value: Value, pattern: Value, replacement: Value) -> Value:
     return re.sub(pcre_to_python(str(_text(pattern))), str(_text(replacement)), text)
 
 
+def _fn_nullif(value: Value, other: Value) -> Value:
+    # nullif(X, Y): null when X equals Y (as text), else X.
+    return None if value is not None and other is not None and _text(value) == _text(other) else value
+
+
 def _fn_match(value: Value, pattern: Value) -> Value:
     text = _text(value)
     if text is None:
@@ -391,6 +396,7 @@ _FUNCTIONS: Dict[str, Callable[..., Value]] = {
     "len": _string_fn(lambda text: float(len(text))),
     "tostring": _string_fn(str),
     "replace": _fn_replace,
+    "nullif": _fn_nullif,
     "match": _fn_match,
     "mvdedup": _fn_mvdedup,
     "mvcount": _fn_mvcount,
