@@ -96,6 +96,26 @@ class Policies:
     poll_interval: float = 2.0  # first wait between polls of an asynchronous job (it backs off from there)
 
 
+class TokenStore:
+    """A string slot in storage/passwords for a source's cached access token (or memory when offline)."""
+
+    def __init__(self, store: Optional[SecretStore], input_name: str) -> None:
+        self._store = store
+        self._input = input_name
+        self._value: Optional[str] = None
+
+    def load(self) -> Optional[str]:
+        if self._store is None:
+            return self._value
+        return self._store.get(self._input, "token")
+
+    def save(self, value: str) -> None:
+        if self._store is None:
+            self._value = value
+            return
+        self._store.set(self._input, "token", value)
+
+
 @dataclass(frozen=True)
 class BuildContext:
     """What a source is built from: the input's settings with real secrets, the parsed shared settings, the
@@ -106,6 +126,7 @@ class BuildContext:
     session: Any
     tokens: TokenStore
     policies: Policies
+    logger: Any = None  # the input's logger: what a source learns about its API is worth a log line
 
 
 Build = Callable[[BuildContext], AuditSource]
@@ -136,26 +157,6 @@ class InputSpec:
         shared = [Setting(s.name, s.title, f"{s.description}. Default {self.defaults[s.name]}", self.defaults[s.name],
                           s.data_type, s.required) if s.name in self.defaults else s for s in SHARED_SETTINGS]
         return [*self.arguments, *shared]
-
-
-class TokenStore:
-    """A string slot in storage/passwords for a source's cached access token (or memory when offline)."""
-
-    def __init__(self, store: Optional[SecretStore], input_name: str) -> None:
-        self._store = store
-        self._input = input_name
-        self._value: Optional[str] = None
-
-    def load(self) -> Optional[str]:
-        if self._store is None:
-            return self._value
-        return self._store.get(self._input, "token")
-
-    def save(self, value: str) -> None:
-        if self._store is None:
-            self._value = value
-            return
-        self._store.set(self._input, "token", value)
 
 
 def _script_class(spec: InputSpec, policies: Policies, stop: threading.Event) -> Any:
@@ -276,7 +277,7 @@ def _run_locked(spec: InputSpec, policies: Policies, stanza: str, name: str, par
         common = CommonSettings.parse(params, os.environ.get("SPLUNK_HOME"), spec.defaults)
         session = build_session(HttpSettings(timeout=policies.timeout, proxy_url=common.proxy_url,
                                              ca_bundle=common.ca_bundle, total_seconds=policies.request_deadline))
-        source = spec.build(BuildContext(params, common, session, TokenStore(secrets, name), policies))
+        source = spec.build(BuildContext(params, common, session, TokenStore(secrets, name), policies, logger))
         store = ResilientCheckpointStore(
             lambda: KVStoreCheckpointStore(CHECKPOINT_COLLECTION, splunkd.session_key, APP_NAME,
                                            splunkd.scheme, splunkd.host, splunkd.port,

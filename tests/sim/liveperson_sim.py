@@ -60,7 +60,7 @@ _DAY = 86_400
 
 _CHOICES: Dict[str, Tuple[Any, ...]] = {
     "day_zone": ("requested", "utc", "us_eastern"),
-    "accepted_zones": ("any", "region_only"),
+    "accepted_zones": ("any", "region_only", "eastern_only"),
     "unaccepted_zone": ("error", "gmt", "eastern"),
     "over_max": ("clamp", "error"),
     "total_count": ("total", "page"),
@@ -92,7 +92,8 @@ class SimConfig:
         day_zone: "requested" reads fromDate/toDate as days in the effective ``timezone``; "utc" and
             "us_eastern" read them in that zone whatever the request says.
         accepted_zones: "any" takes any IANA id (UTC, Etc/UTC and GMT included); "region_only" takes only
-            Area/City ids and legacy region ids such as US/Eastern (no UTC, Etc/*, GMT).
+            Area/City ids and legacy region ids such as US/Eastern (no UTC, Etc/*, GMT); "eastern_only" takes
+            only US/Eastern and America/New_York (with ``unaccepted_zone="eastern"``, every answer is US/Eastern).
         unaccepted_zone: what a zone outside ``accepted_zones`` gets: "error" (a GraphQL error naming the
             timezone), "gmt" (silently GMT), "eastern" (silently US/Eastern). No timezone means US/Eastern.
         default_first: rows when ``first`` is absent (documented 50).
@@ -535,7 +536,10 @@ def effective_zone(requested: Optional[str], cfg: SimConfig) -> str:
     """
     if requested is None:
         return DEFAULT_ZONE
-    accepted = _loadable(requested) and (cfg.accepted_zones == "any" or _is_region_id(requested))
+    if cfg.accepted_zones == "eastern_only":
+        accepted = requested in ("US/Eastern", "America/New_York")
+    else:
+        accepted = _loadable(requested) and (cfg.accepted_zones == "any" or _is_region_id(requested))
     if accepted:
         return requested
     if cfg.unaccepted_zone == "gmt":
