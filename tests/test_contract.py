@@ -41,7 +41,8 @@ PROFILES: Dict[str, ApiQuirks] = {
                                              paging="offset", end_inclusive=False),
     # LivePerson: no ids, whole-day bounds, one-second times, offset paging, totals that may count the page.
     "noid-day-1s-asc-unreliable-offset": ApiQuirks(ids=False, bound_ms=DAY_MS, time_ms=SECOND_MS, order=ASCENDING,
-                                                   totals=TOTALS_UNRELIABLE, paging="offset", unstable_ties=True),
+                                                   totals=TOTALS_UNRELIABLE, paging="offset", unstable_ties=True,
+                                                   max_window_seconds=86400.0),
     # (A page clamped below a tie block can only be exact where equal times keep their order.)
     "noid-day-1s-desc-exact-offset-clamped": ApiQuirks(ids=False, bound_ms=DAY_MS, time_ms=SECOND_MS,
                                                        order=DESCENDING, totals=TOTALS_EXACT, paging="offset",
@@ -91,6 +92,8 @@ def test_a_backlog_with_ties_and_identical_rows_is_written_exactly_once(profile:
     inp.poll(advance_seconds=300)
     assert_exactly(inp, rows)
     assert all(w.status == "complete" for r in inp.results for w in r.windows)
+    if PROFILES[profile].max_window_seconds:
+        assert len(inp.results[0].windows) >= 3, "a backfill wider than the source's window was read in one go"
 
 
 def test_a_restart_at_every_page_boundary_loses_and_repeats_nothing(profile: str) -> None:

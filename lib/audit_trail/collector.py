@@ -207,7 +207,7 @@ class Collector:
             self.logger.info("action=nothing_to_collect reason=settle_not_elapsed")
             self._save_memory(memory_before)
             return result
-        pending: Deque[_Planned] = deque([_Planned(window)])
+        pending: Deque[_Planned] = deque(_Planned(w) for w in self._chop(window))
         # A window that is split is not reported itself: what it found (gaps) and spent (its probe request)
         # is carried into the next window's summary.
         carried: Optional[WindowSummary] = None
@@ -246,6 +246,23 @@ class Collector:
             carried = None
         self._save_memory(memory_before)
         return result
+
+    def _chop(self, window: Window) -> List[Window]:
+        """The window as consecutive windows no wider than the source finds worth reading in one go."""
+        if self.caps.max_window_seconds is None:
+            return [window]
+        unit = max(self.caps.bound_resolution_ms, self.caps.time_resolution_ms)
+        width = max(unit, _align_down(int(self.caps.max_window_seconds * 1000), unit))
+        windows = []
+        start = window.start_ms
+        while window.end_ms - start + 1 > width:
+            end = _align_down(start + width, unit) - 1
+            if end < start:
+                break
+            windows.append(Window(start, end))
+            start = end + 1
+        windows.append(Window(start, window.end_ms))
+        return windows
 
     def _save_memory(self, before: str) -> None:
         """Commits what the source learned this run (a proven setting, a pending job) even on an idle poll."""

@@ -71,6 +71,7 @@ class Capabilities:
     ``max_records_kept``: the most records the API keeps at all, when documented: a search totalling that
     many already reaches every record there is. ``retention_seconds``: how far back the API holds records.
     ``processing_delay_seconds``: how late records become visible (the default settle time).
+    ``max_window_seconds``: see below.
     """
 
     bound_resolution_ms: int = MS
@@ -83,6 +84,10 @@ class Capabilities:
     max_records_kept: Optional[int] = None
     retention_seconds: Optional[float] = None
     processing_delay_seconds: float = 0.0
+    # The widest window worth reading in one go: a backfill is read as consecutive windows of at most this
+    # width, each checkpointed when done, so a run that ends on its deadline has still made progress (None:
+    # no limit, for APIs whose per-search cap already bounds a window's work).
+    max_window_seconds: Optional[float] = None
 
     def __post_init__(self) -> None:
         if self.order not in ORDERS or self.totals not in TOTALS or self.at_cap not in AT_CAP:

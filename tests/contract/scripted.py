@@ -39,6 +39,7 @@ class ApiQuirks:
     end_inclusive: bool = True
     unstable_ties: bool = False  # rows of equal time in a new order on every request
     page_clamp: Optional[int] = None  # the API serves at most this many rows per page whatever is asked
+    max_window_seconds: Optional[float] = None  # the source reads a backfill in windows this wide
 
 
 @dataclass
@@ -106,7 +107,8 @@ class ScriptedSource:
         totals = q.totals if q.paging != "walk_back" else TOTALS_ABSENT
         self.capabilities = Capabilities(bound_resolution_ms=q.bound_ms, time_resolution_ms=q.time_ms, order=q.order,
                                          totals=totals, max_results=q.cap, at_cap=at_cap, max_page_size=1000,
-                                         retention_seconds=400 * 86400.0)
+                                         retention_seconds=400 * 86400.0,
+                                         max_window_seconds=q.max_window_seconds)
 
     def _request(self, window: Window) -> Tuple[int, int]:
         """Bounds that cover ``window`` whether the API's end bound is inclusive or exclusive."""

@@ -58,7 +58,9 @@ UTC_ZONES = ("UTC", "Etc/UTC", "Atlantic/Reykjavik")
 EASTERN = "America/New_York"
 CAPABILITIES = Capabilities(bound_resolution_ms=DAY_MS, time_resolution_ms=SECOND_MS, order=ASCENDING,
                             totals=TOTALS_UNRELIABLE, max_results=None, max_page_size=MAX_PAGE_SIZE,
-                            retention_seconds=396 * 86400.0, processing_delay_seconds=60.0)
+                            retention_seconds=396 * 86400.0, processing_delay_seconds=60.0,
+                            # A 13-month backfill is read a week at a time, each week checkpointed.
+                            max_window_seconds=7 * 86400.0)
 # LivePerson's retry guidance: 5xx three times, 5 s apart and growing; 4xx never.
 RETRY = RetryPolicy(max_attempts=4, backoff_factor=5.0, backoff_max=60.0, default_retry_after=30.0)
 SECRET_FIELDS = ("app_secret", "access_token", "access_token_secret")
