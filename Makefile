@@ -17,6 +17,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/vermin --no-tips --violations -t=3.9- --eval-annotations bin lib/audit_trail
+	$(VENV)/bin/mypy lib/audit_trail
 
 package: $(STAMP)
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH ./package.sh

@@ -318,8 +318,9 @@ class ResilientCheckpointStore:
         if unreadable:
             if not candidates:
                 raise unreadable[0]
-            for exc in unreadable:
-                self._logger.warning("action=checkpoint_copy_unreadable using=other_copy error=%s", quoted(str(exc)))
+            for problem in unreadable:
+                self._logger.warning("action=checkpoint_copy_unreadable using=other_copy error=%s",
+                                     quoted(str(problem)))
         if not candidates:
             return None
         return max(candidates, key=lambda c: float(c.get("saved_at") or 0.0))

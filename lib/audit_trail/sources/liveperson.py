@@ -27,7 +27,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from ..config import integer, required, text
 from ..errors import (
@@ -41,6 +41,9 @@ from ..logs import quoted
 from ..pacing import RetryPolicy
 from ..paging import OffsetCursor, offset_step
 from ..source import ASCENDING, DAY_MS, DESCENDING, SECOND_MS, TOTALS_UNRELIABLE, Capabilities, Page, Window
+
+if TYPE_CHECKING:
+    from ..modinput import BuildContext, InputSpec
 
 SCHEME = "liveperson_audit"
 SOURCETYPE = "liveperson:audit"
@@ -171,8 +174,8 @@ class LivePersonSource:
 
     def _domain(self, refresh: bool = False) -> str:
         cached = self.memory.get("domain")
-        fresh = isinstance(cached, dict) and self._clock() - float(cached.get("at", 0)) < DOMAIN_MAX_AGE_SECONDS
-        if not refresh and fresh and cached.get("account") == self.settings.account_id:
+        if (not refresh and isinstance(cached, dict) and cached.get("account") == self.settings.account_id
+                and self._clock() - float(cached.get("at", 0)) < DOMAIN_MAX_AGE_SECONDS):
             return str(cached["host"])
         import requests
 
@@ -393,11 +396,14 @@ class LivePersonSource:
         if not isinstance(row, dict):
             return None
         value = row.get("changeDate")
-        match = _CHANGE_DATE.match(value) if isinstance(value, str) else None
+        if not isinstance(value, str):
+            return None
+        match = _CHANGE_DATE.match(value)
         if match is None:
             return None
+        year, month, day, hour, minute, second = (int(g) for g in match.groups())
         try:
-            wall = datetime(*(int(g) for g in match.groups()))  # type: ignore[misc]
+            wall = datetime(year, month, day, hour, minute, second)
         except ValueError:
             return None
         if self._zone != EASTERN:
@@ -456,13 +462,13 @@ def _epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp()) * 1000
 
 
-def _build(context: Any) -> LivePersonSource:
+def _build(context: BuildContext) -> LivePersonSource:
     settings = LivePersonSettings.parse(context.params)
     policies = context.policies
     return LivePersonSource(settings, context.session, policies.timeout, logger=context.logger)
 
 
-def spec() -> Any:
+def spec() -> InputSpec:
     """The ``liveperson_audit`` modular input (argument names are a contract with admins' configs)."""
     from ..config import Setting
     from ..http import proxy_with_password, split_proxy_password, url_host
