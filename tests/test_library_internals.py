@@ -25,7 +25,7 @@ def test_solnlib_credential_manager_reads_passwords_through_storage_passwords() 
     assert isinstance(manager._storage_passwords, StoragePasswords)
     # Every call to splunkd goes through that one attribute: the service is used only to create it.
     source = inspect.getsource(CredentialManager)
-    assert source.count("self.service") == 1 and "self._storage_passwords = self.service.storage_passwords" in source
+    assert source.count("self.service.") == 1 and "self._storage_passwords = self.service.storage_passwords" in source
 
 
 def test_secret_store_replaces_the_transport_with_a_deadline() -> None:
