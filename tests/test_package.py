@@ -81,7 +81,8 @@ def test_spl_has_one_top_level_folder_and_nothing_that_does_not_belong(spl: Path
     assert not offenders, offenders[:10]
     assert "TA-audit-trail/metadata/local.meta" not in names
     for required in ("app.manifest", "default/app.conf", "metadata/default.meta", "README/inputs.conf.spec",
-                     "bin/ringcentral_audit.py", "lib/audit_trail/collector.py", "lib/splunklib/__init__.py",
+                     "bin/ringcentral_audit.py", "bin/liveperson_audit.py", "lib/audit_trail/collector.py",
+                     "lib/splunklib/__init__.py", "lib/requests_oauthlib/__init__.py", "lib/tzdata/__init__.py",
                      "lib/solnlib/__init__.py", "lib/ringcentral/__init__.py", "static/appIcon.png",
                      "static/appIcon_2x.png", "LICENSE"):
         assert f"TA-audit-trail/{required}" in names, required
@@ -141,13 +142,18 @@ def test_input_imports_and_describes_itself_on_the_pythons_splunk_ships(spl: Pat
     if python is None:
         pytest.skip(f"no Python {version} on this machine; `make lint` still checks 3.9 syntax with vermin")
     stage = REPO / "build" / "TA-audit-trail"
-    check = subprocess.run([python, str(stage / "bin" / "ringcentral_audit.py"), "--scheme"],
-                           capture_output=True, text=True)
-    assert check.returncode == 0 and "<scheme>" in check.stdout, check.stderr
+    entries = sorted((stage / "bin").glob("*_audit.py"))
+    assert {e.name for e in entries} >= {"ringcentral_audit.py", "liveperson_audit.py"}
+    for entry in entries:
+        check = subprocess.run([python, str(entry), "--scheme"], capture_output=True, text=True)
+        assert check.returncode == 0 and "<scheme>" in check.stdout and check.stderr == "", (entry.name, check.stderr)
+    sources = ", ".join(f"audit_trail.sources.{e.stem.rsplit('_audit', 1)[0]}" for e in entries)
     imports = subprocess.run([python, "-c", (
-        "import sys; sys.path.insert(0, sys.argv[1]);"
-        "import audit_trail.collector, audit_trail.modinput, audit_trail.sources.ringcentral, splunklib.modularinput,"
-        " solnlib.credentials, solnlib.modular_input.checkpointer, ringcentral.platform.platform, requests"),
+        "import sys, zoneinfo; sys.path.insert(0, sys.argv[1]);"
+        f"import audit_trail.collector, audit_trail.modinput, {sources}, splunklib.modularinput,"
+        " solnlib.credentials, ringcentral.platform.platform, requests, requests_oauthlib;"
+        # LivePerson reads US/Eastern: the vendored tzdata must serve it where the OS has no zone files.
+        "zoneinfo.ZoneInfo('America/New_York')"),
         str(stage / "lib")], capture_output=True, text=True)
     assert imports.returncode == 0, imports.stderr
 
