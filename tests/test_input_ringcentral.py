@@ -165,7 +165,9 @@ def test_first_run_writes_each_record_once_as_sent_with_its_event_time(runner: I
             continue
         record = event.json()
         assert record == by_id[record["id"]]
-        assert list(record) == list(by_id[record["id"]])  # key order as the API sent it
+        # Key order as the API sent it, except the bulky details last (inside Splunk's extraction limits).
+        sent = [k for k in by_id[record["id"]] if k != "details"] + (["details"] if "details" in record else [])
+        assert list(record) == sent
         assert event.data == json.dumps(record, separators=(",", ":"), ensure_ascii=False)
         assert event.time == epoch_text(record["eventTime"])
         assert (event.source, event.index, event.host) == ("ringcentral_audit://prod", "rc_audit", "rc-collector")

@@ -487,6 +487,7 @@ class Collector:
         high = state.high_ms
         source = self.source
         sourcetype = source.sourcetype
+        bulky = frozenset(getattr(source, "bulky_fields", ()))
         for record in page.records:
             rows += 1
             is_dict = isinstance(record, dict)
@@ -511,7 +512,12 @@ class Collector:
             if state.written(key) >= copies:
                 summary.duplicates_dropped += 1
                 continue
-            # The API's row, every field kept, compact; key order as received.
+            # The API's row, every field kept, compact; key order as received, except that bulky fields go last:
+            # Splunk's automatic JSON extraction stops after the first few thousand bytes, and the identifying
+            # fields must be inside them. (Key order carries no meaning in JSON: the row parses the same.)
+            if bulky and is_dict and not bulky.isdisjoint(record):
+                record = {**{k: v for k, v in record.items() if k not in bulky},
+                          **{k: v for k, v in record.items() if k in bulky}}
             data = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
             self.sink.write(data, record_ms, sourcetype)
             # Kept for as long as a later read can return it: by its own time, or, without one, by the window.

@@ -148,6 +148,9 @@ class AuditSource(Protocol):
     # Small JSON values the source keeps across runs (a proven setting, a pending export job); the engine
     # assigns the checkpoint's dict before the run and saves it with the checkpoint.
     memory: Dict[str, Any]
+    # Fields that can be large (free text, before/after values), written last in each event so the small
+    # identifying fields stay within Splunk's automatic extraction limits. Optional.
+    bulky_fields: Tuple[str, ...]
 
     def fetch(self, window: Window, cursor: Any, page_size: int) -> Page:
         """Returns the page at ``cursor`` (None: the first) of the records whose time lies in ``window``.

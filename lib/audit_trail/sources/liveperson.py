@@ -151,6 +151,7 @@ class LivePersonSource:
     name = "liveperson"
     sourcetype = SOURCETYPE
     capabilities = CAPABILITIES
+    bulky_fields: Tuple[str, ...] = ("oldValue", "newValue")  # free text: a whole skill description or certificate
 
     def __init__(self, settings: LivePersonSettings, session: Any, timeout: Any, logger: Any = None,
                  clock: Any = time.time) -> None:

@@ -18,7 +18,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
 from .. import __version__
 from ..config import https_url, required, text
@@ -238,6 +238,8 @@ class RingCentralSource:
     name = "ringcentral"
     sourcetype = SOURCETYPE
     capabilities = CAPABILITIES
+    # The API sends details (every changed parameter) before actionId, initiator and target.
+    bulky_fields: Tuple[str, ...] = ("details",)
 
     def __init__(self, settings: RingCentralSettings, session: Any, auth: RingCentralAuth, timeout: Any,
                  page_size: int = MAX_PAGE_SIZE) -> None:
