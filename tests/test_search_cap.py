@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 from audit_trail.checkpoint import Checkpoint
 from audit_trail.collector import CollectionPolicy, Collector
 from audit_trail.pacing import Pacer, RetryPolicy
-from audit_trail.source import Page, SourceLimits, Window
+from audit_trail.source import TOTALS_EXACT, Capabilities, Page, Window
 
 NOW_MS = 400 * 86_400_000
 CAP = 20
@@ -27,16 +27,20 @@ class CappedSource:
 
     def __init__(self, records: List[Dict[str, Any]], max_records_kept: Optional[int]) -> None:
         self.records = records
-        self.limits = SourceLimits(retention_seconds=180 * 86400.0, max_results_per_search=CAP,
-                                   max_page_size=10, max_records_kept=max_records_kept)
+        self.capabilities = Capabilities(retention_seconds=180 * 86400.0, max_results=CAP, totals=TOTALS_EXACT,
+                                         max_page_size=10, max_records_kept=max_records_kept)
+        self.page_size = 10
+        self.memory: Dict[str, Any] = {}
         self.requests: List[Window] = []
 
-    def search(self, window: Window, page: int, per_page: int) -> Page:
+    def fetch(self, window: Window, cursor: Any, per_page: int) -> Page:
+        page = cursor or 1
         self.requests.append(window)
         matches = sorted((r for r in self.records if window.start_ms <= r["t"] <= window.end_ms),
                          key=lambda r: -r["t"])[:CAP]
-        return Page(records=matches[(page - 1) * per_page: page * per_page],
-                    total_pages=-(-len(matches) // per_page), total_found=len(matches), per_page=per_page)
+        more = page * per_page < len(matches)
+        return Page(records=matches[(page - 1) * per_page: page * per_page], next_cursor=page + 1 if more else None,
+                    total=len(matches))
 
     def record_id(self, record: Dict[str, Any]) -> Optional[str]:
         return record.get("id")
