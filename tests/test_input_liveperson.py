@@ -187,7 +187,7 @@ def test_the_domain_is_cached_and_looked_up_again_when_the_account_moves(runner:
     lp.set_config(audit_host="secondary")
     lp.generate(5, NOW - timedelta(minutes=2), NOW - timedelta(seconds=30), seed=13)
     moved = runner.run()
-    assert moved.summaries()[0]["status"] == "complete"
+    assert moved.summaries() and all(s["status"] == "complete" for s in moved.summaries())
     assert lp.stats()["domain_lookups"] == 2
 
 
@@ -209,8 +209,8 @@ def test_server_errors_resets_and_429_are_retried(runner: InputRunner, lp: LiveP
     lp.inject("429", count=1, retry_after=1)
     out = runner.run()
     assert_exactly_once(lp, [out])
-    [summary] = out.summaries()
-    assert summary["retries"] == 3 and summary["rate_limited"] == 1
+    summaries = out.summaries()
+    assert sum(s["retries"] for s in summaries) == 3 and sum(s["rate_limited"] for s in summaries) == 1
 
 
 def test_a_sigkill_mid_backfill_repeats_at_most_one_page(runner: InputRunner, lp: LivePersonSimulator) -> None:
