@@ -203,3 +203,11 @@ def test_a_1_0_0_style_checkpoint_state_is_carried_over() -> None:
                                        "saved_at": 1.0, "seen_floor_ms": 5000, "high_ms": 8000})
     assert state.written("a") == 1 and state.written("b") == 1 and state.written("c") == 0
     assert state.to_dict()["version"] == 2 and state.to_dict()["seen"] == {"9000": ["a", "b"]}
+
+
+def test_no_engine_or_edge_module_names_a_vendor() -> None:
+    lib = Path(__file__).resolve().parent.parent / "lib" / "audit_trail"
+    for module in lib.glob("*.py"):
+        text = module.read_text().lower()
+        for vendor in ("ringcentral", "liveperson", "resolver"):
+            assert vendor not in text, f"{module.name} names {vendor}: vendor facts belong in sources/"

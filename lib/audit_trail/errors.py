@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Iterable, Optional
 
-# What a real error code looks like (RingCentral's CMN-102, OAU-251, invalid_grant; HTTP-ish 4xx.1). Anything
+# What a real error code looks like (CMN-102, OAU-251, invalid_grant; HTTP-ish 4xx.1). Anything
 # else a server sends in an error field may be an echo of what it was sent: a JWT, a Basic header.
 _SAFE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 UNRECOGNISED_CODE = "unrecognised"

@@ -86,9 +86,9 @@ class PartialSecret:
 def binding_of(*parts: str) -> str:
     """A fingerprint of where a secret may be sent, from the values that decide it.
 
-    Callers pass what names the destination, normalised so that cosmetic edits do not change it: for a
-    RingCentral input the server's ``host[:port]`` (``http.url_host``), the client id and the proxy's
-    ``host:port`` (empty without a proxy). Only the digest is stored; none of the parts is.
+    Callers pass what names the destination, normalised so that cosmetic edits do not change it: e.g. the
+    API server's ``host[:port]`` (``http.url_host``), the client id and the proxy's ``host:port`` (empty
+    without a proxy). Only the digest is stored; none of the parts is.
     """
     canonical = json.dumps(list(parts), ensure_ascii=False, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()

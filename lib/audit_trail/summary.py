@@ -30,7 +30,7 @@ class Gap:
 @dataclass
 class WindowSummary:
     window: Window
-    source_name: str  # the audit source ("ringcentral"); the summary event's "source_type" field for 1.0.0 searches
+    source_name: str  # the audit source's name; the summary event's "source_type" field, kept for 1.0.0 searches
     started_at: float
     finished_at: float = 0.0
     status: str = "running"
