@@ -1079,7 +1079,8 @@ def test_lockout_alert_follows_the_lookup_not_a_second_list_of_patterns():
 def test_collection_alert_reads_every_source_and_the_add_on_log():
     search = conf("savedsearches")[COLLECTION_ALERT]["search"]
     assert "`audit_trail_summaries`" in search
-    assert f'index=_internal sourcetype="{LOG}"' in search
+    assert "`audit_trail_internal_log`" in search
+    assert conf("macros")["audit_trail_internal_log"]["definition"] == f'index=_internal sourcetype="{LOG}"'
     for field in ("status", "gap_count", "lag_seconds", "input_name", "source_type", "action", "error"):
         assert field in search
     for vendor in ("ringcentral", "liveperson", "resolver"):
@@ -1595,3 +1596,165 @@ def views():
     from searchtime.studio import StudioView
 
     return [StudioView.read(path) for path in sorted(VIEWS.glob("*.xml"))]
+
+
+VIEW_LABELS = {
+    "ringcentral_audit_overview": "RingCentral Audit Overview",
+    "liveperson_audit_overview": "LivePerson Audit Overview",
+    "resolver_audit_overview": "Resolver Audit Overview",
+    "audit_trail_collection_health": "Collection Health",
+}
+ADD_ON_MACROS = (*INDEX_MACROS, "audit_trail_summaries", "audit_trail_internal_log")
+# Searches that fill a filter's choices rather than a panel.
+FILTER_SOURCES = {"ds_accounts", "ds_inputs"}
+
+
+def committed_rows(view: str) -> Dict:
+    return json.loads((APP_ROOT / "tests" / "dashboards" / f"{view}.rows.json").read_text(encoding="utf-8"))
+
+
+def placed_on(view, layout_id: str) -> Set[str]:
+    structure = view.definition["layout"]["layoutDefinitions"][layout_id]["structure"]
+    return {entry["item"] for entry in structure}
+
+
+def test_dashboards_are_studio_views_with_the_documented_titles():
+    assert {view.name: view.root.findtext("label") for view in views()} == VIEW_LABELS
+    for view in views():
+        assert view.root.tag == "dashboard"
+        assert view.root.get("version") == "2" and view.root.get("theme") == "dark"
+        assert view.definition["title"] == VIEW_LABELS[view.name]
+
+
+def test_every_dashboard_search_uses_an_add_on_macro_and_the_time_picker():
+    for view in views():
+        inputs = view.definition["inputs"]
+        pickers = [i for i in inputs.values() if i["type"] == "input.timerange"]
+        assert len(pickers) == 1 and pickers[0]["options"]["defaultValue"] == "-24h@h,now", view.name
+        token = pickers[0]["options"]["token"]
+        for ds_id, query in view.searches():
+            assert any(f"`{macro}`" in query for macro in ADD_ON_MACROS), f"{view.name}/{ds_id}"
+            parameters = view.data_sources()[ds_id]["options"]["queryParameters"]
+            assert parameters == {"earliest": f"${token}.earliest$", "latest": f"${token}.latest$"}
+        assert all(source["type"] == "ds.search" for source in view.data_sources().values()), view.name
+
+
+def test_every_panel_filters_by_input_and_overviews_by_account():
+    # Point 9: a filter by input (and, where the API names one, by account) on every dashboard.
+    for view in views():
+        tokens = {i["options"]["token"]: i for i in view.definition["inputs"].values()}
+        assert tokens["input"]["options"]["defaultValue"] == "*", view.name
+        wants_account = view.name in ("ringcentral_audit_overview", "liveperson_audit_overview")
+        assert ("account" in tokens) == wants_account, view.name
+        for ds_id, query in view.searches():
+            if ds_id in FILTER_SOURCES or ds_id == "ds_outside_macros":
+                continue
+            assert 'input_name="$input$"' in query, f"{view.name}/{ds_id}"
+            if wants_account:
+                assert 'vendor_account="$account$"' in query, f"{view.name}/{ds_id}"
+
+
+def test_dashboard_references_resolve():
+    for view in views():
+        visualizations = view.definition["visualizations"]
+        for viz_id, viz in visualizations.items():
+            for ds_id in viz.get("dataSources", {}).values():
+                assert ds_id in view.data_sources(), f"{view.name}/{viz_id} -> {ds_id}"
+        assert sorted(view.placed_items()) == sorted(visualizations), view.name
+        layout = view.definition["layout"]
+        assert set(layout["globalInputs"]) == set(view.definition["inputs"])
+        for tab in layout["tabs"]["items"]:
+            assert tab["layoutId"] in layout["layoutDefinitions"]
+        # Every data source feeds a panel or a filter: an unused search still runs and costs.
+        used = {ds for item in (*visualizations.values(), *view.definition["inputs"].values())
+                for ds in item.get("dataSources", {}).values()}
+        assert used == set(view.data_sources()), view.name
+
+
+def test_dashboard_eventtypes_and_sourcetypes_exist():
+    known_sourcetypes = {*AUDIT_SOURCETYPES, *COLLECTIONS, LOG}
+    for view in views():
+        for ds_id, query in view.searches():
+            for eventtype in re.findall(r"eventtype=(\w+)", query):
+                assert eventtype in conf("eventtypes"), f"{view.name}/{ds_id}"
+            for sourcetype in re.findall(r'sourcetype="([^"]+)"', query):
+                assert sourcetype in known_sourcetypes, f"{view.name}/{ds_id}"
+
+
+def test_tables_show_readable_headers_and_local_times():
+    # Point 9: no raw field names as column headers, and no UTC ISO time beside local times in one row.
+    for view in views():
+        rows = committed_rows(view.name)
+        for viz_id, viz in view.definition["visualizations"].items():
+            if viz["type"] != "splunk.table":
+                continue
+            table = rows[viz["dataSources"]["primary"]]
+            raw = [name for name in table["fields"] if re.fullmatch(r"[a-z_]+", name)]
+            assert not raw, f"{view.name}/{viz_id}: raw field names as headers {raw}"
+            iso = [cell for row in table["rows"] for cell in row if isinstance(cell, str)
+                   and re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", cell)]
+            assert not iso, f"{view.name}/{viz_id}: ISO time {iso[:1]}"
+
+
+def test_panels_drill_down_to_their_search():
+    for view in views():
+        for viz_id, viz in view.definition["visualizations"].items():
+            if viz.get("dataSources"):
+                handlers = [h["type"] for h in viz.get("eventHandlers", [])]
+                assert "drilldown.linkToSearch" in handlers, f"{view.name}/{viz_id}"
+
+
+def test_failures_are_coloured_as_failures():
+    health = next(view for view in views() if view.name == "audit_trail_collection_health")
+    visualizations = health.definition["visualizations"]
+    # Only windows that are not complete are charted, failed in red.
+    query = health.data_sources()["ds_not_complete_over_time"]["options"]["query"]
+    assert 'count(eval(status=="failed")) AS failed' in query and "BY status" not in query
+    assert visualizations["viz_not_complete_over_time"]["options"]["seriesColorsByField"]["failed"] == "#D41F1F"
+    for viz_id in ("viz_last_poll", "viz_failures"):
+        colors = {c["match"]: c["value"] for c in visualizations[viz_id]["context"]["statusColors"]}
+        assert set(colors) == {"complete", "partial", "failed"}, viz_id
+    for viz_id in ("viz_incomplete_windows", "viz_gaps_total"):
+        assert "rangeValue" in visualizations[viz_id]["options"]["majorColor"], viz_id
+
+
+def test_reconciliation_and_internal_log_panels_are_diagnostics():
+    health = next(view for view in views() if view.name == "audit_trail_collection_health")
+    main, diagnostics = placed_on(health, "layout_health"), placed_on(health, "layout_diagnostics")
+    assert {"viz_records_vs_total", "viz_window_mismatch", "viz_log_failures"} <= diagnostics
+    # The main tab reads only the summaries, which every role that sees the index can search.
+    for viz_id in main:
+        ds_id = health.definition["visualizations"][viz_id].get("dataSources", {}).get("primary")
+        if ds_id:
+            assert "_internal" not in expand_macros(health.data_sources()[ds_id]["options"]["query"],
+                                                    conf("macros")), viz_id
+
+
+def test_collection_health_covers_every_source_and_finds_stray_indexes():
+    health = next(view for view in views() if view.name == "audit_trail_collection_health")
+    for ds_id, query in health.searches():
+        if ds_id not in ("ds_outside_macros", "ds_log_failures", "ds_export_jobs"):
+            assert "`audit_trail_summaries`" in query, ds_id
+    coverage = health.data_sources()["ds_outside_macros"]["options"]["query"]
+    for macro in INDEX_MACROS:
+        assert f"`{macro}`" in coverage
+    for sourcetype in (*AUDIT_SOURCETYPES, *COLLECTIONS):
+        assert f'sourcetype="{sourcetype}"' in coverage
+
+
+def test_classification_panels_show_what_the_lookups_do_not_know():
+    for view in views():
+        if view.name == "audit_trail_collection_health":
+            continue
+        assert "layout_classification" in view.definition["layout"]["layoutDefinitions"]
+        assert "viz_unclassified" in placed_on(view, "layout_classification")
+        assert "classified_by" in view.data_sources()["ds_unclassified"]["options"]["query"]
+
+
+@pytest.mark.parametrize(("view_name", "text"), [("liveperson_audit_overview", "no logins"),
+                                                 ("resolver_audit_overview", "No sign-ins")])
+def test_overviews_say_which_sources_record_no_logins(view_name, text):
+    view = next(view for view in views() if view.name == view_name)
+    notes = [viz["options"]["markdown"] for viz in view.definition["visualizations"].values()
+             if viz["type"] == "splunk.markdown"]
+    assert any(text.lower() in note.lower() for note in notes)

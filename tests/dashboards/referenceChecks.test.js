@@ -103,3 +103,18 @@ test('data source tokens need a named data source with smart sources enabled', (
     assert.strictEqual(problems.length, 1);
     assert.match(problems[0].problem, /\$quiet:job.resultCount\$/);
 });
+
+test('with several macros a search may use any one of them, and the message names them all', () => {
+    const problems = checkSearchMacro(
+        {
+            dataSources: {
+                first: { type: 'ds.search', options: { query: '`a_index` | stats count' } },
+                second: { type: 'ds.search', options: { query: '`b_summaries` | stats count' } },
+                neither: { type: 'ds.search', options: { query: '`c_index` | stats count' } },
+            },
+        },
+        ['a_index', 'b_summaries']
+    );
+    assert.deepStrictEqual(items(problems), ['dataSources.neither.options.query']);
+    assert.match(problems[0].problem, /uses none of the macros `a_index`, `b_summaries`/);
+});

@@ -214,6 +214,11 @@ class EventTypes:
         """Names of the event types the event belongs to, sorted."""
         return sorted(name for name in self.definitions if self._compile(name)(event))
 
+    def predicate(self, search: str) -> Predicate:
+        """Any search in the supported subset (macros expanded, eventtype= resolved) as a predicate."""
+        parser = _Parser(_tokens(expand_macros(search, self.macros)), self._match_named)
+        return parser.parse()
+
 
 def tags_for(eventtype_names: List[str], tags: Dict[str, Dict[str, str]]) -> Set[str]:
     """Tags tags.conf gives to events of these event types."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 # A field value: None (null), a single string, or a list of strings (multivalue).
@@ -240,10 +241,11 @@ def _compare(op: str, left: Value, right: Value) -> Optional[bool]:
 
 
 class Evaluator:
-    """Evaluates parsed expressions against one event's fields."""
+    """Evaluates parsed expressions against one event's fields; ``now`` is what now() returns."""
 
-    def __init__(self, fields: Fields) -> None:
+    def __init__(self, fields: Fields, now: Optional[float] = None) -> None:
         self.fields = fields
+        self.now = now
 
     def evaluate(self, node: Node) -> Value:
         handler = getattr(self, "_eval_" + node.kind)
@@ -295,7 +297,8 @@ class Evaluator:
 
     def _eval_call(self, node: Node) -> Value:
         name = str(node.value)
-        special = {"if": self._fn_if, "case": self._fn_case, "coalesce": self._fn_coalesce, "mvmap": self._fn_mvmap}
+        special = {"if": self._fn_if, "case": self._fn_case, "coalesce": self._fn_coalesce, "mvmap": self._fn_mvmap,
+                   "now": self._fn_now}
         if name in special:
             return special[name](node.args)
         function = _FUNCTIONS.get(name)
@@ -323,6 +326,11 @@ class Evaluator:
                 return value
         return None
 
+    def _fn_now(self, args: Tuple[Node, ...]) -> Value:
+        if args or self.now is None:
+            raise EvalError("now() needs the search's time, and takes no arguments")
+        return float(self.now)
+
     def _fn_mvmap(self, args: Tuple[Node, ...]) -> Value:
         # mvmap(X, expr): expr sees X's name bound to each value in turn, as Splunk does.
         if len(args) != 2 or args[0].kind != "field":
@@ -332,7 +340,7 @@ class Evaluator:
         for item in _as_list(self.fields.get(name)):
             scoped = dict(self.fields)
             scoped[name] = item
-            results.extend(_as_list(Evaluator(scoped).evaluate(args[1])))
+            results.extend(_as_list(Evaluator(scoped, self.now).evaluate(args[1])))
         return _from_list(results)
 
 
@@ -376,6 +384,53 @@ def _fn_mvindex(value: Value, start: Value, end: Value = None) -> Value:
     return _from_list(items[first:last + 1])
 
 
+def _splunk_format(fmt: str, moment: datetime) -> str:
+    # Splunk's %3N (milliseconds) and %Z/%z; times are shown in UTC here, as a search head set to UTC would.
+    fmt = fmt.replace("%3N", f"{moment.microsecond // 1000:03d}")
+    return moment.strftime(fmt)
+
+
+def _fn_strftime(value: Value, fmt: Value) -> Value:
+    number = _number(value)
+    if number is None:
+        return None
+    return _splunk_format(str(_text(fmt)), datetime.fromtimestamp(number, tz=timezone.utc))
+
+
+def _fn_strptime(value: Value, fmt: Value) -> Value:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        moment = datetime.strptime(text, str(_text(fmt)).replace("%3N", "%f"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def _fn_round(value: Value, digits: Value = None) -> Value:
+    number = _number(value)
+    if number is None:
+        return None
+    places = int(_number(digits) or 0)
+    return float(round(number, places)) if places else float(round(number))
+
+
+def _fn_like(value: Value, pattern: Value) -> Value:
+    text = _text(value)
+    if text is None:
+        return None
+    body = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in str(_text(pattern)))
+    return re.fullmatch(body, text, re.DOTALL) is not None
+
+
+def _fn_mvzip(first: Value, second: Value, sep: Value = ",") -> Value:
+    pairs = zip(_as_list(first), _as_list(second))
+    return _from_list([f"{a}{_text(sep)}{b}" for a, b in pairs])
+
+
 def _string_fn(function: Callable[[str], object]) -> Callable[[Value], Value]:
     def apply(value: Value) -> Value:
         text = _text(value)
@@ -403,10 +458,15 @@ _FUNCTIONS: Dict[str, Callable[..., Value]] = {
     "mvindex": _fn_mvindex,
     "mvappend": lambda *values: _from_list([item for value in values for item in _as_list(value)]),
     "mvjoin": lambda value, sep: None if value is None else str(_text(sep)).join(_as_list(value)),
+    "strftime": _fn_strftime,
+    "strptime": _fn_strptime,
+    "round": _fn_round,
+    "like": _fn_like,
+    "mvzip": _fn_mvzip,
 }
 
 #: Functions the evaluator knows, for checks that want to report unsupported ones by name.
-SUPPORTED_FUNCTIONS = frozenset(_FUNCTIONS) | {"if", "case", "coalesce", "mvmap"}
+SUPPORTED_FUNCTIONS = frozenset(_FUNCTIONS) | {"if", "case", "coalesce", "mvmap", "now"}
 
 
 def pcre_to_python(pattern: str) -> str:
@@ -414,9 +474,9 @@ def pcre_to_python(pattern: str) -> str:
     return re.sub(r"\(\?<(?=[A-Za-z_])", "(?P<", pattern)
 
 
-def evaluate(expression: str, fields: Fields) -> Value:
+def evaluate(expression: str, fields: Fields, now: Optional[float] = None) -> Value:
     """Evaluates one eval expression against an event's fields (a convenience around parse())."""
-    return Evaluator(fields).evaluate(parse(expression))
+    return Evaluator(fields, now).evaluate(parse(expression))
 
 
 def as_field(value: Value) -> Union[None, str, List[str]]:

@@ -12,7 +12,7 @@ declare -A EXPECTED=(
     [broken_option]='visualizations.viz_by_action.options.legendDisplay: "sideways" is not an allowed value'
     [broken_missing_datasource]='visualizations.viz_by_action.dataSources.primary: names data source "ds_by_actoin", which is not defined'
     [broken_chain_extend]='dataSources.ds_top.options.extend: extends "ds_base", which is not defined'
-    [broken_no_macro]='dataSources.ds_by_action.options.query: search does not use the `ringcentral_audit_index` macro'
+    [broken_no_macro]='dataSources.ds_by_action.options.query: search uses none of the macros `ringcentral_audit_index`'
     [broken_unset_token]='dataSources.ds_by_action.options.query: uses token $action$, which no input or default sets'
 )
 # Rendering render_failures.xml must flag exactly these panels: one with no results, one whose search

@@ -7,21 +7,22 @@ const path = require('node:path');
 const { parseArgs } = require('node:util');
 
 const { readViewFile } = require('./lib/viewFile');
-const { validateViews, formatProblem, INDEX_MACRO } = require('./lib/validateViews');
+const { validateViews, formatProblem, INDEX_MACROS } = require('./lib/validateViews');
 const { SNAPSHOT_FILE, formatSnapshot } = require('./lib/schemaSnapshot');
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const VIEWS_DIR = path.join(REPO_ROOT, 'default', 'data', 'ui', 'views');
 
 const USAGE = `usage:
-  cli.js validate [--macro NAME] [VIEW.xml ...]
-      Splunk's schema validation plus reference, macro and token checks.
-      Default: every default/data/ui/views/*.xml.
+  cli.js validate [--macro NAME ...] [VIEW.xml ...]
+      Splunk's schema validation plus reference, macro and token checks. Every search must use one of
+      the --macro names (default: ${INDEX_MACROS.join(', ')}).
+      Default views: every default/data/ui/views/*.xml.
   cli.js render [--rows-dir DIR] [--out-dir DIR] [--theme dark|light] [--width PX]
                 [--timeout-ms MS] [--quiet-ms MS] [--check-schema] [VIEW.xml ...]
-      Draws each view in headless Chromium with DIR/<view>.rows.json (else <view>.rows.json next
-      to the view) as data and writes OUT/<view>.png. Fails on render errors, time-outs and panels
-      in an error or no-data state. --check-schema also runs capture-schema --check in the same
+      Draws each tab of each view in headless Chromium with DIR/<view>.rows.json (else <view>.rows.json
+      next to the view) as data and writes OUT/<view>.png (first tab) and OUT/<view>-<tab>.png.
+      Fails on render errors, time-outs and panels in an error or no-data state, on any tab. --check-schema also runs capture-schema --check in the same
       browser. Defaults: tests/dashboards, docs/images, dark, 1440, 60000, 750.
   cli.js capture-schema [--check]
       Captures the EnterpriseViewOnlyPreset schema in the browser into
@@ -52,13 +53,17 @@ function positiveInt(value, name) {
 }
 
 function runValidate(args) {
-    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { macro: { type: 'string' } } });
+    const { values, positionals } = parseArgs({
+        args,
+        allowPositionals: true,
+        options: { macro: { type: 'string', multiple: true } },
+    });
     const files = defaultViews(positionals);
     if (!files.length) {
         throw new UsageError(`no views to validate in ${VIEWS_DIR}`);
     }
     let failed = false;
-    for (const { view, definition, problems } of validateViews(files, { macro: values.macro || INDEX_MACRO })) {
+    for (const { view, definition, problems } of validateViews(files, { macros: values.macro || INDEX_MACROS })) {
         if (problems.length) {
             failed = true;
             problems.forEach((p) => console.log(formatProblem(view, p)));
@@ -123,9 +128,9 @@ async function runRender(args) {
             const rowsFile = rowsFileFor(file, view, values['rows-dir']);
             let result;
             if (problem) {
-                result = { view, panels: 0, problems: [problem], ms: 0 };
+                result = { view, panels: 0, problems: [problem], ms: 0, files: [] };
             } else if (!fs.existsSync(rowsFile)) {
-                result = { view, panels: 0, problems: [`no sample rows: create ${rowsFile}`], ms: 0 };
+                result = { view, panels: 0, problems: [`no sample rows: create ${rowsFile}`], ms: 0, files: [] };
             } else {
                 const outFile = path.join(values['out-dir'], `${view}.png`);
                 result = await renderView(session, { ...options, view, definition, rows: loadRows(rowsFile), outFile });
@@ -135,10 +140,11 @@ async function runRender(args) {
                 failed = true;
                 result.problems.forEach((p) => console.log(`${view}: render: ${p}`));
             } else {
-                const png = path.resolve(values['out-dir'], `${view}.png`);
-                const relative = path.relative(process.cwd(), png);
-                const out = relative.startsWith('..') ? png : relative;
-                console.log(`${view}: rendered ${result.panels} data panels, all with data, in ${seconds} s -> ${out}`);
+                const shown = result.files.map((png) => {
+                    const relative = path.relative(process.cwd(), png);
+                    return relative.startsWith('..') ? png : relative;
+                });
+                console.log(`${view}: rendered ${result.panels} data panels, all with data, in ${seconds} s -> ${shown.join(', ')}`);
             }
         }
     } finally {

@@ -81,12 +81,15 @@ function checkDataSourceReferences(definition) {
 }
 
 /**
- * Every base search must start from the add-on's index macro, so admins choose the index in one place.
- * Chains inherit their base's events and are exempt.
- * @param {string} macro macro name without backticks
+ * Every base search must use one of the add-on's macros (an index macro, or one built on them), so admins
+ * choose the indexes in one place. Chains inherit their base's events and are exempt.
+ * @param {string | string[]} macros macro names without backticks
  */
-function checkSearchMacro(definition, macro) {
-    const usesMacro = new RegExp(`\`${macro.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\([^)\`]*\\))?\``);
+function checkSearchMacro(definition, macros) {
+    const names = Array.isArray(macros) ? macros : [macros];
+    const escaped = names.map((m) => m.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
+    const usesMacro = new RegExp(`\`(?:${escaped})(\\([^)\`]*\\))?\``);
+    const shown = names.map((m) => `\`${m}\``).join(', ');
     const problems = [];
     for (const [id, ds] of Object.entries(definition.dataSources || {})) {
         if (!SEARCH_TYPES.has(ds.type)) {
@@ -96,8 +99,8 @@ function checkSearchMacro(definition, macro) {
         if (!usesMacro.test(query)) {
             problems.push({
                 item: `dataSources.${id}.options.query`,
-                problem: `search does not use the \`${macro}\` macro`,
-                fix: `start the search with \`${macro}\` instead of naming an index`,
+                problem: names.length === 1 ? `search does not use the ${shown} macro` : `search uses none of the macros ${shown}`,
+                fix: `search through ${names.length === 1 ? shown : `one of ${shown}`} instead of naming an index`,
             });
         }
     }
@@ -181,11 +184,11 @@ function checkTokens(definition) {
 /**
  * All of the above for one (migrated) definition.
  * @param {object} definition
- * @param {{macro: string}} options
+ * @param {{macros: string[]}} options
  * @returns {{item: string, problem: string, fix: string}[]}
  */
-function checkReferences(definition, { macro }) {
-    return [...checkDataSourceReferences(definition), ...checkSearchMacro(definition, macro), ...checkTokens(definition)];
+function checkReferences(definition, { macros }) {
+    return [...checkDataSourceReferences(definition), ...checkSearchMacro(definition, macros), ...checkTokens(definition)];
 }
 
 module.exports = { checkReferences, checkDataSourceReferences, checkSearchMacro, checkTokens };

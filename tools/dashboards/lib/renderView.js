@@ -1,19 +1,44 @@
 'use strict';
-// The render command for one view: draw it with sample rows in a fresh tab, judge every panel
-// the way a reader would, and save the picture.
+// The render command for one view: draw each of its tabs with sample rows in a fresh browser tab,
+// judge every panel the way a reader would, and save one picture per dashboard tab.
+const path = require('node:path');
 const { migrateToTabsLayout } = require('@splunk/dashboard-utils');
 const { substituteSampleData } = require('./sampleData');
 
-/** Visualizations placed on the first tab that read data; only those can be empty or fail. */
-function dataPanels(definition) {
+/**
+ * One definition per dashboard tab, each holding only that tab, so DashboardCore draws it first.
+ * @returns {{layoutId: string, label: string, slug: string, definition: object}[]}
+ */
+function tabViews(definition) {
     const { definition: tabbed } = migrateToTabsLayout({ definition });
-    const layout = tabbed.layout || {};
-    const firstTab = ((layout.tabs || {}).items || [])[0];
-    const structure = ((layout.layoutDefinitions || {})[firstTab && firstTab.layoutId] || {}).structure || [];
-    const visualizations = tabbed.visualizations || {};
+    const items = ((tabbed.layout || {}).tabs || {}).items || [];
+    return items.map((tab, index) => ({
+        layoutId: tab.layoutId,
+        label: tab.label || tab.layoutId,
+        // The first tab keeps the view's own file name; the others add their label.
+        slug: index === 0 ? '' : (tab.label || tab.layoutId).toLowerCase().replace(/[^a-z0-9]+/g, '-'),
+        definition: { ...tabbed, layout: { ...tabbed.layout, tabs: { ...tabbed.layout.tabs, items: [tab] } } },
+    }));
+}
+
+/** Visualizations placed on the (only) tab that read data; only those can be empty or fail. */
+function dataPanels(definition) {
+    const layout = definition.layout || {};
+    const tab = ((layout.tabs || {}).items || [])[0];
+    const structure = ((layout.layoutDefinitions || {})[tab && tab.layoutId] || {}).structure || [];
+    const visualizations = definition.visualizations || {};
     return structure
         .map((entry) => entry.item)
         .filter((id) => visualizations[id] && Object.keys(visualizations[id].dataSources || {}).length);
+}
+
+/** Where a tab's picture goes: <view>.png for the first tab, <view>-<tab label>.png for the others. */
+function tabFile(outFile, slug) {
+    if (!slug) {
+        return outFile;
+    }
+    const { dir, name, ext } = path.parse(outFile);
+    return path.join(dir, `${name}-${slug}${ext}`);
 }
 
 const TALL_VIEWPORT = 4000;
@@ -48,20 +73,37 @@ function panelProblems(expected, states) {
 }
 
 /**
- * Renders one dashboard with sample rows and writes a PNG of the whole dashboard.
+ * Renders every tab of one dashboard with sample rows and writes a PNG per tab (see tabFile).
  * @param {{newPage: Function}} session from openPageSession
  * @param {{view: string, definition: object, rows: object, outFile: string, colorScheme?: string,
  *          width?: number, timeoutMs?: number, quietMs?: number}} job
- * @returns {Promise<{view: string, panels: number, problems: string[], ms: number}>}
+ * @returns {Promise<{view: string, panels: number, problems: string[], ms: number, files: string[]}>}
  */
 async function renderView(session, job) {
-    const { view, outFile, colorScheme = 'dark', width = 1440, timeoutMs = 60000, quietMs = 750 } = job;
     const started = Date.now();
     const { definition, tokens, problems } = substituteSampleData(job.definition, job.rows);
-    const expected = dataPanels(definition);
+    const tabs = tabViews(definition);
+    let panels = 0;
+    const files = [];
     if (problems.length) {
-        return { view, panels: expected.length, problems, ms: Date.now() - started };
+        return { view: job.view, panels, problems, ms: Date.now() - started, files };
     }
+    for (const tab of tabs) {
+        const outFile = tabFile(job.outFile, tab.slug);
+        const result = await renderTab(session, { ...job, definition: tab.definition, tokens, outFile });
+        panels += result.panels;
+        files.push(outFile);
+        // Problems on later tabs name the tab, so a reader knows where to look.
+        problems.push(...result.problems.map((p) => (tab.slug ? `tab "${tab.label}": ${p}` : p)));
+    }
+    return { view: job.view, panels, problems, ms: Date.now() - started, files };
+}
+
+async function renderTab(session, job) {
+    const { outFile, definition, tokens, colorScheme = 'dark', width = 1440, timeoutMs = 60000, quietMs = 750 } = job;
+    const started = Date.now();
+    const expected = dataPanels(definition);
+    const problems = [];
     const { page, errors } = await session.newPage();
     try {
         // Taller than any of our dashboards, so the whole layout is drawn once, without a scroll bar.
@@ -94,7 +136,7 @@ async function renderView(session, job) {
     } finally {
         await page.close();
     }
-    return { view, panels: expected.length, problems, ms: Date.now() - started };
+    return { panels: expected.length, problems };
 }
 
-module.exports = { renderView };
+module.exports = { renderView, tabViews, tabFile };
