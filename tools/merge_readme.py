@@ -1,33 +1,24 @@
-"""Puts each docs/<name>.md fragment into README.md at its `<!-- name -->` marker (rerun after editing them).
+"""Rebuilds every generated table in README.md and docs/**/*.md from the shipped confs (rerun after editing them).
 
-The fragments hold generated or measured content (CIM tables, dashboard panels, benchmark figures); tests
-check them against the confs, and tests/test_docs.py checks README.md carries them verbatim.
+The tables (CIM fields, lookups, event types, macros, alerts, input settings, permissions, parsing) are
+written by tests/searchtime/docgen.py between ``<!-- BEGIN GENERATED: name -->`` markers; tests/test_docs.py
+fails while a document holds a table that differs from what the confs say.
 """
 
 from __future__ import annotations
 
-import re
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FRAGMENTS = ("search-time", "dashboards", "performance")
-
-
-def merge(readme: str) -> str:
-    for name in FRAGMENTS:
-        path = ROOT / "docs" / f"{name}.md"
-        if not path.exists():
-            continue
-        body = path.read_text().strip()
-        block = f"<!-- {name} -->\n{body}\n<!-- /{name} -->"
-        pattern = re.compile(rf"<!-- {name} -->(?:.*?<!-- /{name} -->)?", re.S)
-        readme = pattern.sub(lambda _m, block=block: block, readme, count=1)
-    return readme
 
 
 def main() -> None:
-    readme = ROOT / "README.md"
-    readme.write_text(merge(readme.read_text()))
+    sys.path.insert(0, str(ROOT / "tests"))
+    from searchtime import docgen
+
+    for path in docgen.write_all():
+        print(f"updated {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
