@@ -188,9 +188,16 @@ def test_tags_conf_only_enables_tags():
 
 
 def test_audit_samples_are_compact_json_exactly_as_the_input_writes_them():
+    # Earlier builds escaped non-ASCII text (\u00fc); the input now writes UTF-8. Both are in indexes.
+    forms = set()
     for raw in audit_raws():
         record = json.loads(raw)
-        assert json.dumps(record, separators=(",", ":")) == raw
+        ascii_form = json.dumps(record, separators=(",", ":"))
+        utf8_form = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+        assert raw in (ascii_form, utf8_form)
+        if ascii_form != utf8_form:
+            forms.add(raw == utf8_form)
+    assert forms == {True, False}
 
 
 def test_audit_samples_cover_the_cases_the_brief_lists():
@@ -207,7 +214,7 @@ def test_audit_samples_cover_the_cases_the_brief_lists():
 
 
 def test_large_samples_cover_both_key_orders_and_both_limits():
-    """Records as 1.0.0 wrote them (details first) past each limit, and one in the new order."""
+    """Records as earlier builds wrote them (details first) past each limit, and one in the new order."""
     offsets = {json.loads(raw)["id"][-3:]: len(raw[:raw.find('"actionId"')].encode()) for raw in audit_raws()}
     sizes = {json.loads(raw)["id"][-3:]: len(raw.encode()) for raw in audit_raws()}
     # actionId past the 5,000-byte JSON cutoff but inside [kv] maxchars: only extraction_cutoff explains it.
@@ -497,7 +504,9 @@ def test_raw_fallbacks_give_the_json_text_of_the_same_member():
         record_fields = flatten_json(raw)
         fields = search_time_whole_events().extract(raw, AUDIT, AUDIT_META)
         for raw_name, json_name in RC_RAW_FIELDS.items():
-            expected = [json.dumps(v, ensure_ascii=True)[1:-1] for v in record_fields.get(json_name, [])]
+            # The JSON text as it stands in _raw, whichever way the writer escaped it.
+            expected = [json.dumps(v, ensure_ascii=json.dumps(v, ensure_ascii=False)[1:-1] not in raw)[1:-1]
+                        for v in record_fields.get(json_name, [])]
             assert as_list(_pre_eval(raw, raw_name)) == expected, (json.loads(raw)["id"], raw_name)
         assert fields["rc_action_key"] == json.loads(raw)["actionId"]
 
@@ -591,6 +600,9 @@ EXPECTED = {
     "a28": ("modified", AC, "setting", "Julia Rossi", "Alice Smith", "203.0.113.24", "402539309008", CHANGE_ET),
     "a29": ("modified", AC, "other", "Alice Smith", "Alice Smith", "203.0.113.24", "0", CHANGE_ET),
     "a30": ("lockout", AM, "user", "Kwame Mensah", "Kwame Mensah", "203.0.113.202", "402539310008", LOCKED_ET),
+    # Written as the input writes now: UTF-8 text, details last.
+    "a31": ("modified", AM, "user", "Zo\u00eb \u00c5ngstr\u00f6m", "Lena M\u00fcller", "203.0.113.24",
+            "402539313008", ACCOUNT_ET),
 }
 
 
