@@ -179,6 +179,20 @@ def test_validate_names_a_refused_key_without_repeating_it(runner: InputRunner, 
     assert wrong not in result.stdout + result.stderr
 
 
+def test_an_edited_input_is_validated_with_its_stored_key_for_that_environment_only(runner: InputRunner,
+                                                                                   rs: ResolverSimulator) -> None:
+    runner.run()  # the first run moves the key to storage/passwords and masks the stanza
+    stanza = runner.stanza()
+    assert stanza["api_key"] == "********"
+    jobs = rs.stats()["jobs_created"]
+    assert runner.validate({**stanza, "job_timeout_seconds": "600"}).returncode == 0
+    assert rs.stats()["jobs_created"] == jobs + 1
+    moved = runner.validate({**stanza, "base_url": rs.base_url.replace("127.0.0.1", "localhost")})
+    assert moved.returncode == 1
+    assert (ET.fromstring(moved.stdout).findtext("message") or "").startswith("api_key: was entered for another")
+    assert rs.stats()["jobs_created"] == jobs + 1
+
+
 # --- every reading of the docs ----------------------------------------------------------------------------
 
 # Each a switch (or several) of the simulator; every one is collected with a cap small enough to walk back.

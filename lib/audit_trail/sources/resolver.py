@@ -292,6 +292,10 @@ class ResolverSource:
             except WrongRange:
                 outcome[unit] = "refused"
                 continue
+            except BaseException:
+                if empty is not None:
+                    empty.export.close()
+                raise
             export = batch.export
             if not export.rows:
                 outcome[unit] = "empty"
@@ -317,7 +321,9 @@ class ResolverSource:
             msg = ("the export returned rows outside the date range asked for, read in either epoch unit; its "
                    "times may not be UTC, or it ignores the range: set epoch_unit to the unit Resolver uses")
             raise FatalSourceError(msg)
-        assert empty is not None  # every unit was tried, and one answered with an empty export
+        if empty is None:  # not reached: each unit was refused, outside or empty
+            msg = "the export answered in neither epoch unit"
+            raise FatalSourceError(msg)
         if outcome.get(_other(empty.unit or "")) == "refused":
             # The other unit was refused outright: this one is the unit, though the range held no rows.
             self.memory["epoch_unit"] = empty.unit
