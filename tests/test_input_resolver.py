@@ -198,11 +198,11 @@ def test_an_edited_input_is_validated_with_its_stored_key_for_that_environment_o
 # Each a switch (or several) of the simulator; every one is collected with a cap small enough to walk back.
 READINGS: Dict[str, Dict[str, Any]] = {
     "documented-defaults": {},
-    "seconds-wrong-unit-empty": {"wrong_unit": "empty"},
+    "seconds-wrong-unit-empty-zero-bytes": {"wrong_unit": "empty", "empty_export": "zero_bytes"},
     "seconds-wrong-unit-400": {"wrong_unit": "400"},
     "ms-wrong-unit-nothing": {"epoch_unit": "milliseconds", "wrong_unit": "nothing"},
     "ms-wrong-unit-empty-with-millis": {"epoch_unit": "milliseconds", "wrong_unit": "empty", "time_millis": True,
-                                        "time_format": "iso_z"},
+                                        "time_format": "iso_z", "empty_export": "zero_bytes", "bom": True},
     "ms-wrong-unit-400-exclusive-end": {"epoch_unit": "milliseconds", "wrong_unit": "400", "date_end_inclusive": False},
     "ms-precision-exclusive-shuffled": {"bound_precision": "ms", "date_end_inclusive": False, "tie_order": "shuffled"},
     "job-id-text-state-lower": {"job_id_form": "text", "status_field": "state", "status_case": "lower"},
@@ -265,6 +265,28 @@ def test_events_are_the_rows_as_exported(runner: InputRunner, rs: ResolverSimula
     haystacks += [p.read_text() for p in runner.checkpoint_dir.glob("*.json")]
     assert not any(API_KEY in text for text in haystacks)
     key_free(rs)
+
+
+def test_a_proxy_carries_the_api_and_the_download_and_its_password_is_masked(tmp_path: Path, splunkd: Any,
+                                                                              app_dir: Path) -> None:
+    from tests.sim.connect_proxy import ConnectProxy
+
+    sim = ResolverSimulator(SimConfig(api_key=API_KEY, job_seconds=0.02, separate_download_listener=True)).start()
+    proxy = ConnectProxy(username="proxyuser", password="pr0xy-pa55w0rd").start()
+    try:
+        backlog(sim, n=50, seed=6)
+        runner = InputRunner(tmp_path, splunkd, scheme=SCHEME, sourcetype=SOURCETYPE)
+        runner.configure(params(sim, proxy_url=proxy.url.replace("://", "://proxyuser:pr0xy-pa55w0rd@")))
+        out = runner.run()
+        assert_exactly_once(sim, [out])
+        store = sim.download_base_url.split("://")[1]
+        assert store in proxy.targets and sim.base_url.split("://")[1] in proxy.targets
+        assert runner.stanza()["proxy_url"].endswith("proxyuser:********@" + proxy.url.split("://")[1])
+        assert "pr0xy-pa55w0rd" not in runner.log_text() + out.stdout
+        key_free(sim)
+    finally:
+        proxy.stop()
+        sim.stop()
 
 
 # --- the walk back ------------------------------------------------------------------------------------------
