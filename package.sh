@@ -47,6 +47,10 @@ mkdir -p "$STAGE"
 for item in app.manifest LICENSE README.txt default bin lib README metadata static lookups; do
     [ -e "$item" ] && cp -R "$item" "$STAGE/"
 done
+# The admin guide ships with the app (README.txt points to it); developer material does not.
+mkdir -p "$STAGE/docs"
+cp -R docs/admin docs/images "$STAGE/docs/"
+rm -f "$STAGE/docs/images/screenshots.sha256"
 cp -R "$VENDOR/." "$STAGE/lib/"
 # Nothing from a developer's machine: no local settings, caches or dot-files.
 rm -rf "$STAGE/local" "$STAGE/metadata/local.meta"

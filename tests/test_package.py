@@ -18,7 +18,7 @@ from tests.harness import REPO, find_python
 
 VENV_BIN = Path(sys.executable).parent
 APPINSPECT = VENV_BIN / "splunk-appinspect"
-# Warnings AppInspect raises that stay, each explained in README.md ("AppInspect").
+# Warnings AppInspect raises that stay, each explained in docs/developer-guide.md ("AppInspect").
 EXPECTED_WARNINGS = {
     "check_for_python_script_existence", "check_for_modular_inputs", "check_collections_conf",
     "check_python_sdk_version", "check_for_possible_threading", "check_for_supported_tls", "check_ucc_dependencies",
@@ -76,7 +76,8 @@ def test_spl_has_one_top_level_folder_and_nothing_that_does_not_belong(spl: Path
         n for n in inside
         if re.search(r"(^|/)(\.[^/]*|__pycache__)(/|$)", n)
         or n.endswith((".pyc", ".so", ".pyd", ".dylib", ".dll"))
-        or n.split("/")[0] in ("tests", "local", "dist", "build", "tools", "bench", "docs", ".venv")
+        or n.split("/")[0] in ("tests", "local", "dist", "build", "tools", "bench", ".venv")
+        or (n.startswith("docs/") and not re.match(r"docs/(admin(/[\w-]+\.md)?|images(/[\w.-]+\.png)?)/?$", n))
     ]
     assert not offenders, offenders[:10]
     assert "TA-audit-trail/metadata/local.meta" not in names
@@ -84,7 +85,7 @@ def test_spl_has_one_top_level_folder_and_nothing_that_does_not_belong(spl: Path
                      "bin/ringcentral_audit.py", "bin/liveperson_audit.py", "lib/audit_trail/collector.py",
                      "lib/splunklib/__init__.py", "lib/requests_oauthlib/__init__.py", "lib/tzdata/__init__.py",
                      "lib/solnlib/__init__.py", "lib/ringcentral/__init__.py", "static/appIcon.png",
-                     "static/appIcon_2x.png", "LICENSE"):
+                     "static/appIcon_2x.png", "LICENSE", "docs/admin/index.md"):
         assert f"TA-audit-trail/{required}" in names, required
 
 
@@ -131,8 +132,13 @@ def test_manifest_agrees_with_app_conf() -> None:
 def test_slim_validates_the_staged_app(spl: Path) -> None:
     out = subprocess.run([str(VENV_BIN / "slim"), "validate", str(REPO / "build" / "TA-audit-trail")],
                          capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert "App validation complete" in out.stderr + out.stdout
+    # slim 1.2.8 knows Splunk versions only up to 8.0, so it calls the true requirement (9.3+) an error; every
+    # other check must pass.
+    stale = "Version requirement includes no supported version of Splunk Enterprise: >=9.3.0"
+    errors = [line for line in (out.stderr + out.stdout).splitlines() if "[ERROR]" in line and stale not in line]
+    assert not errors, errors
+    assert out.returncode == 0 or stale in out.stderr + out.stdout, out.stderr[-3000:]
+    assert "App validation complete" in out.stderr + out.stdout or stale in out.stderr + out.stdout
 
 
 @pytest.mark.parametrize("version", ["3.9", "3.13"])
@@ -169,7 +175,7 @@ def test_appinspect_has_no_failures_or_errors(appinspect_reports: Dict[str, dict
 
 
 def test_readme_explains_every_remaining_appinspect_warning() -> None:
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / "docs" / "developer-guide.md").read_text()
     section = readme.split("### AppInspect", 1)[1].split("\n## ", 1)[0]
     for name in EXPECTED_WARNINGS:
-        assert f"`{name}`" in section, f"README's AppInspect section does not explain {name}"
+        assert f"`{name}`" in section, f"the developer guide's AppInspect section does not explain {name}"

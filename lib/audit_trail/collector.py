@@ -270,6 +270,8 @@ class Collector:
             self.checkpoint.commit()
 
     def _report(self, summary: WindowSummary, result: RunResult) -> None:
+        if getattr(self.source, "pages_are_batches", False):
+            summary.batches = summary.pages
         result.windows.append(summary)
         result.records_emitted += summary.records_emitted
         self.sink.write(json.dumps(summary.to_event(), separators=(",", ":")), int(summary.finished_at * 1000),

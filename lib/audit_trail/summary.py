@@ -46,6 +46,7 @@ class WindowSummary:
     gaps: List[Gap] = field(default_factory=list)
     error: Optional[str] = None
     input_name: str = ""
+    batches: Optional[int] = None  # export jobs the window needed, for sources whose pages are export batches
 
     @classmethod
     def start(cls, window: Window, source_name: str, now: float) -> WindowSummary:
@@ -91,6 +92,8 @@ class WindowSummary:
             "lag_seconds": round(self.finished_at - self.window.end_ms / 1000.0, 3),
             "duration_seconds": round(self.finished_at - self.started_at, 3),
         }
+        if self.batches is not None:
+            event["batches"] = self.batches
         if self.error:
             event["error"] = self.error
         return event

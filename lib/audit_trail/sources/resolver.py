@@ -130,8 +130,10 @@ class ResolverSource:
 
     name = "resolver"
     sourcetype = SOURCETYPE
-    # None: events keep the export's column order, as the export has it.
-    bulky_fields: Tuple[str, ...] = ()
+    # Free-text before/after values go last in each event (within Splunk's extraction limits the identifying
+    # columns come first); every other column keeps the export's order.
+    bulky_fields: Tuple[str, ...] = ("Previous Value", "New Value")
+    pages_are_batches = True  # one page is one export job: the summary says how many a window needed
 
     def __init__(self, settings: ResolverSettings, api: ExportApi, max_results: int = MAX_RESULTS,
                  wall_clock: Any = time.time) -> None:
