@@ -230,6 +230,7 @@ def test_a_job_outlasting_its_timeout_is_resumed_by_the_next_run(make_sim: Any) 
     inp = make_input(sim, job_timeout=1)
     first = inp.poll()
     assert first.error is not None and "ExportJobPending" in (first.windows[0].error or "")
+    assert first.windows[0].status == "stopped"
     pending = memory(inp)["walk"]["job"]
     assert pending["id"] and sim.stats()["jobs_created"] == 1
     inp.poll(advance_seconds=10)

@@ -29,6 +29,7 @@ from .errors import (
     RateLimited,
     RetriableSourceError,
     RetriesExhausted,
+    WorkPending,
 )
 from .logs import quoted
 from .pacing import Pacer, RetryPolicy
@@ -223,7 +224,7 @@ class Collector:
             try:
                 split = self._collect_window(planned, summary)
             except AuditTrailError as exc:
-                if isinstance(exc, RunStopped):
+                if isinstance(exc, (RunStopped, WorkPending)):
                     status = "stopped"
                 else:
                     status = "partial" if summary.records_emitted else "failed"
@@ -490,49 +491,53 @@ class Collector:
         source = self.source
         sourcetype = source.sourcetype
         bulky = frozenset(getattr(source, "bulky_fields", ()))
-        for record in page.records:
-            rows += 1
-            is_dict = isinstance(record, dict)
-            record_id = source.record_id(record) if is_dict else None
-            record_ms = source.record_time_ms(record) if is_dict else None
-            if record_ms is None:
-                summary.malformed_records += 1
-                self.logger.warning("action=malformed_record missing=%s",
-                                    "record_time" if is_dict else "json_object")
-            elif not window.contains(record_ms):
-                continue  # coarse bounds: another window's row
-            else:
-                times.add(record_ms)
-                if record_id is None and record_ms in deferred:
+        try:
+            for record in page.records:
+                rows += 1
+                is_dict = isinstance(record, dict)
+                record_id = source.record_id(record) if is_dict else None
+                record_ms = source.record_time_ms(record) if is_dict else None
+                if record_ms is None:
+                    summary.malformed_records += 1
+                    self.logger.warning("action=malformed_record missing=%s",
+                                        "record_time" if is_dict else "json_object")
+                elif not window.contains(record_ms):
+                    continue  # coarse bounds: another window's row
+                else:
+                    times.add(record_ms)
+                    if record_id is None and record_ms in deferred:
+                        continue
+                if record_id is not None:
+                    key, copies = record_id, 1
+                else:
+                    key = content_key(record)
+                    copies = listing.add(record_ms, key)
+                digest.update(key.encode("utf-8", "surrogatepass"))
+                if state.written(key) >= copies:
+                    summary.duplicates_dropped += 1
                     continue
-            if record_id is not None:
-                key, copies = record_id, 1
-            else:
-                key = content_key(record)
-                copies = listing.add(record_ms, key)
-            digest.update(key.encode("utf-8", "surrogatepass"))
-            if state.written(key) >= copies:
-                summary.duplicates_dropped += 1
-                continue
-            # The API's row, every field kept, compact; key order as received, except that bulky fields go last:
-            # Splunk's automatic JSON extraction stops after the first few thousand bytes, and the identifying
-            # fields must be inside them. (Key order carries no meaning in JSON: the row parses the same.)
-            if bulky and is_dict and not bulky.isdisjoint(record):
-                record = {**{k: v for k, v in record.items() if k not in bulky},
-                          **{k: v for k, v in record.items() if k in bulky}}
-            data = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
-            self.sink.write(data, record_ms, sourcetype)
-            # Kept for as long as a later read can return it: by its own time, or, without one, by the window.
-            state.remember(key, copies, bucket_of(record_ms) if record_ms is not None else window.end_ms)
-            if record_ms is not None and (high is None or record_ms > high):
-                high = record_ms
-            written += 1
-        summary.records_emitted += written
-        outcome.written += written
-        if written:
-            state.high_ms = high
-            self.sink.flush()
-            self.checkpoint.commit()
+                # The API's row, every field kept, compact; key order as received, except that bulky fields go last:
+                # Splunk's automatic JSON extraction stops after the first few thousand bytes, and the identifying
+                # fields must be inside them. (Key order carries no meaning in JSON: the row parses the same.)
+                if bulky and is_dict and not bulky.isdisjoint(record):
+                    record = {**{k: v for k, v in record.items() if k not in bulky},
+                              **{k: v for k, v in record.items() if k in bulky}}
+                data = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+                self.sink.write(data, record_ms, sourcetype)
+                # Kept for as long as a later read can return it: by its own time, or, without one, by the window.
+                state.remember(key, copies, bucket_of(record_ms) if record_ms is not None else window.end_ms)
+                if record_ms is not None and (high is None or record_ms > high):
+                    high = record_ms
+                written += 1
+        finally:
+            # A page whose rows stop coming part-way (a stream cut, a malformed row) keeps what it wrote: flushed
+            # and counted in the checkpoint, or the next run would write those rows again.
+            summary.records_emitted += written
+            outcome.written += written
+            if written:
+                state.high_ms = high
+                self.sink.flush()
+                self.checkpoint.commit()
         return times, digest.hexdigest(), rows
 
 

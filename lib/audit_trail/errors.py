@@ -89,6 +89,11 @@ class RateLimited(SourceError):
         self.window_seconds = window_seconds
 
 
+class WorkPending(SourceError):
+    """The source's work outlasts this run (an export still being prepared); the next run resumes it. Not a
+    failure: the window's summary says "stopped"."""
+
+
 class RetriesExhausted(AuditTrailError):
     """Backoff gave up; the run ends and the next interval resumes from the checkpoint."""
 

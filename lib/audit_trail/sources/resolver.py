@@ -30,7 +30,7 @@ from ..errors import (
     FatalSourceError,
     RateLimited,
     RetriableSourceError,
-    SourceError,
+    WorkPending,
     safe_code,
 )
 from ..pacing import RetryPolicy
@@ -58,7 +58,7 @@ RETRY = RetryPolicy(default_retry_after=30.0)
 SECRET_FIELDS = ("api_key",)
 
 
-class ExportJobPending(SourceError):
+class ExportJobPending(WorkPending):
     """An export job did not finish within job_timeout_seconds; the next run resumes polling it."""
 
 
