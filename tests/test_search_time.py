@@ -1593,7 +1593,7 @@ def test_app_label_names_every_source_and_the_manifest_agrees():
     assert manifest["info"]["description"] == app["launcher"]["description"]
     assert all(author["email"] for author in manifest["info"]["author"])
     assert manifest["platformRequirements"]["splunk"]["Enterprise"]
-    assert app["id"]["version"] == manifest["info"]["id"]["version"] == "1.0.0"
+    assert app["id"]["version"] == manifest["info"]["id"]["version"] == "1.1.0"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -4,5 +4,5 @@ The engine (windows, paging, dedup, checkpoints, pacing, emitting) knows nothing
 audit source lives in ``audit_trail.sources``.
 """
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"
 APP_NAME = "TA-audit-trail"
