@@ -1,1 +1,1 @@
-"""Benchmarks of the packaged modular input against the local simulators (``make bench``)."""
+"""Benchmarks of the packaged modular inputs against the local simulators (``make bench``)."""

@@ -1,5 +1,6 @@
-"""The benchmark's world: a splunkd stand-in, the packaged app installed under a private SPLUNK_HOME,
-RingCentral simulators, and input stanzas run exactly as splunkd runs them (Splunk's Python, XML on stdin).
+"""The benchmark's world: a splunkd stand-in and the packaged app installed under a private SPLUNK_HOME, with
+input stanzas run exactly as splunkd runs them (Splunk's Python, the input definition XML on stdin, the event
+stream drained from a pipe). Each source's module brings its own simulator and hands it to :meth:`BenchEnv.own`.
 """
 
 from __future__ import annotations
@@ -8,52 +9,59 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from bench.child import ChildRun, run_child
-from tests.conftest import input_params, sim_config
 from tests.harness import APP_DIR, Event, InputRunner, parse_stream, splunk_python
-from tests.sim.ringcentral_sim import RingCentralSimulator
 from tests.sim.splunkd_sim import SplunkdSimulator
 
 APP_NAME = "TA-audit-trail"
-SCRIPT = Path("bin") / "ringcentral_audit.py"
 
 
 @dataclass(frozen=True)
 class InputRun:
     child: ChildRun
     events: List[Event]
+    sourcetype: str
 
     @property
     def records(self) -> int:
-        return sum(1 for e in self.events if e.sourcetype == "ringcentral:audit")
+        return sum(1 for e in self.events if e.sourcetype == self.sourcetype)
 
     def summaries(self) -> List[Dict[str, Any]]:
-        return [e.json() for e in self.events if e.sourcetype == "ringcentral:audit:collection"]
+        return [e.json() for e in self.events if e.sourcetype == self.sourcetype + ":collection"]
 
 
 class BenchInput:
-    """One input stanza of the installed app, bound to one simulator."""
+    """One input stanza of the installed app, run by its packaged script with production policies."""
 
-    def __init__(self, env: BenchEnv, name: str, sim: RingCentralSimulator) -> None:
+    def __init__(self, env: BenchEnv, name: str, scheme: str, sourcetype: str, params: Dict[str, Any],
+                 script: Optional[Path] = None) -> None:
         self.env = env
-        self.sim = sim
-        self.runner = InputRunner(env.workdir, env.splunkd, name=name)
-        # Production settings: default settle and overlap, INFO logging, page size as large as the API allows.
-        self.runner.configure(input_params(sim, settle_seconds=None, overlap_seconds=None, log_level=None))
+        self.sourcetype = sourcetype
+        self.runner = InputRunner(env.workdir, env.splunkd, name=name, scheme=scheme, sourcetype=sourcetype,
+                                  production_policies=True)
+        self.runner.configure(params)
+        self.script = script or env.app_dir / "bin" / f"{scheme}.py"
 
     def run(self, timeout: float = 300.0) -> InputRun:
-        env = self.runner.env()
-        child = run_child([splunk_python(), str(self.env.app_dir / SCRIPT)], self.runner.xml().encode(),
-                          env=env, cwd=str(self.env.workdir), timeout=timeout)
+        child = run_child([splunk_python(), str(self.script)], self.runner.xml().encode(), env=self.runner.env(),
+                          cwd=str(self.env.workdir), timeout=timeout)
         if child.returncode != 0 or child.stderr:
             stderr = child.stderr.decode(errors="replace")[-500:]
             msg = f"input {self.runner.name} exited {child.returncode}: {stderr}"
             raise RuntimeError(msg)
-        return InputRun(child, parse_stream(child.stdout.decode("utf-8")))
+        return InputRun(child, parse_stream(child.stdout.decode("utf-8")), self.sourcetype)
+
+    def expect(self, run: InputRun, records: int) -> InputRun:
+        """``run`` if it wrote exactly ``records`` records in complete windows; a benchmark run gone wrong if not."""
+        statuses = {s.get("status") for s in run.summaries()}
+        if run.records != records or statuses - {"complete"}:
+            msg = (f"{self.runner.name}: wrote {run.records} of {records} records, window statuses "
+                   f"{sorted(map(str, statuses))}; see {self.runner.log_file}")
+            raise RuntimeError(msg)
+        return run
 
 
 class BenchEnv:
@@ -64,7 +72,7 @@ class BenchEnv:
         self.workdir = Path(tempfile.mkdtemp(prefix="ta-audit-trail-bench-"))
         self.app_dir = self.workdir / "splunk_home" / "etc" / "apps" / APP_NAME
         self.splunkd = SplunkdSimulator(app=APP_NAME, session_key="bench-session-key")
-        self._sims: List[RingCentralSimulator] = []
+        self._servers: List[Any] = []
 
     def __enter__(self) -> BenchEnv:
         # A private copy: nothing that re-stages build/ meanwhile can change what is measured.
@@ -77,23 +85,34 @@ class BenchEnv:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        for sim in self._sims:
-            sim.stop()
+        for server in self._servers:
+            server.stop()
         self.splunkd.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def simulator(self, records: int) -> RingCentralSimulator:
-        """A started simulator whose tenant logged ``records`` records over the last 30 days, all older than
-        the settle time; like the API, it keeps the newest 10,000.
+    def own(self, server: Any) -> Any:
+        """Registers a started simulator, to be stopped with the environment; returns it."""
+        self._servers.append(server)
+        return server
 
-        The Heavy group has its real limits: 10 requests per 60 s window, a 60 s penalty.
-        """
-        sim = RingCentralSimulator(sim_config(heavy_window=60.0, heavy_penalty=60.0))
-        sim.start()
-        self._sims.append(sim)
-        now = datetime.now(timezone.utc)
-        sim.generate(records, now - timedelta(days=30), now - timedelta(minutes=10), seed=1)
-        return sim
+    def packaged(self, scheme: str) -> bool:
+        """Whether the app under test has this input's entry point at all."""
+        return (self.app_dir / "bin" / f"{scheme}.py").is_file()
 
-    def input(self, name: str, sim: RingCentralSimulator) -> BenchInput:
-        return BenchInput(self, name, sim)
+    def input(self, name: str, scheme: str, sourcetype: str, params: Dict[str, Any],
+              script: Optional[Path] = None) -> BenchInput:
+        return BenchInput(self, name, scheme, sourcetype, params, script)
+
+    def policy_script(self, scheme: str, **policies: Any) -> Path:
+        """An entry point that runs the installed app's ``main`` with ``Policies(**policies)``, the way the product
+        passes its own; for the one figure that needs a timing scaled down (see resolver.py)."""
+        module = scheme.rsplit("_audit", 1)[0]
+        path = self.workdir / f"run_{scheme}_policies.py"
+        path.write_text(
+            "import sys\n"
+            f"sys.path.insert(0, {str(self.app_dir / 'lib')!r})\n"
+            "from audit_trail.modinput import Policies, main\n"
+            f"from audit_trail.sources.{module} import spec\n"
+            f"sys.exit(main(spec(), policies=Policies(**{policies!r})))\n"
+        )
+        return path
