@@ -19,7 +19,7 @@ import requests
 
 from tests.sim.connect_proxy import ConnectProxy
 from tests.sim.records import ACTION_IDS, format_event_time, generate_records, to_epoch_ms
-from tests.sim.ringcentral_sim import JWT_GRANT, RingCentralSimulator, SimConfig, jackson_dumps
+from tests.sim.ringcentral_sim import FORGED_LOG_LINE, JWT_GRANT, RingCentralSimulator, SimConfig, jackson_dumps
 
 REPO = Path(__file__).resolve().parents[1]
 SEARCH = "/restapi/v1.0/account/{}/audit-trail/search"
@@ -551,6 +551,98 @@ def test_malformed_record_is_added_to_the_next_page(sim: RingCentralSimulator, m
     assert len(records) == 5
     assert sum(1 for record in records if missing not in record) == 1
     assert all("eventTime" in r and "id" in r for r in search(sim, token, wide(perPage=4)).json()["records"])
+
+
+def test_trickle_sends_the_normal_answer_a_byte_at_a_time(sim: RingCentralSimulator) -> None:
+    sim.generate(1, now_utc() - timedelta(hours=2), now_utc() - timedelta(hours=1))
+    token = login(sim)
+    sim.inject("trickle", interval=0.002)
+    started = time.monotonic()
+    slow = search(sim, token, wide())
+    assert slow.status_code == 200 and len(slow.json()["records"]) == 1
+    assert time.monotonic() - started > 0.002 * len(slow.content) / 2
+    sim.inject("trickle", interval=0.3)
+    # Every byte comes well within a read timeout: only a deadline on the whole call can end it early.
+    with requests.post(sim.base_url + SEARCH.format("~"), json=wide(), verify=sim.ca_path, timeout=(2, 2),
+                       headers={"Authorization": "bearer " + token}, stream=True) as trickled:
+        started = time.monotonic()
+        assert len(trickled.raw.read(3, decode_content=False)) == 3
+        assert 0.6 < time.monotonic() - started < 2
+    with pytest.raises(ValueError, match="interval"):
+        sim.inject("trickle", interval=0)
+
+
+def test_an_injected_429_can_ask_for_any_retry_after(sim: RingCentralSimulator) -> None:
+    token = login(sim)
+    sim.inject("429", retry_after="99999999")
+    limited = search(sim, token, wide())
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "99999999"
+
+
+@pytest.mark.parametrize("mode", ["echo_assertion", "echo_basic", "forged_line"])
+def test_token_error_echoes_what_the_client_sent(sim: RingCentralSimulator, mode: str) -> None:
+    sim.set_config(token_error=mode)
+    refused = token_request(sim)
+    assert refused.status_code == 400
+    body = refused.json()
+    cfg = sim.config
+    if mode == "echo_assertion":
+        assert body["error"] == cfg.jwt
+    elif mode == "echo_basic":
+        assert body["errorCode"] == refused.request.headers["Authorization"]
+        assert body["errorCode"].startswith("Basic ")
+    else:
+        assert body["errorCode"] == "OAU-140\n" + FORGED_LOG_LINE
+    assert sim.stats()["token_grants"] == 0
+    sim.set_config(token_error=None)
+    assert token_request(sim).status_code == 200
+    with pytest.raises(ValueError, match="token_error"):
+        sim.set_config(token_error="shout")
+
+
+def test_token_reply_can_be_a_web_page_or_carry_an_unreadable_lifetime(sim: RingCentralSimulator) -> None:
+    sim.set_config(token_reply="not_json")
+    page = token_request(sim)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    with pytest.raises(ValueError):
+        page.json()
+    sim.set_config(token_reply="json", token_expires_in="abc")
+    token = token_request(sim).json()
+    assert token["expires_in"] == "abc"
+    assert search(sim, token["access_token"], wide()).status_code == 200, "the token itself still works"
+
+
+def test_rate_limit_headers_can_be_overridden(sim: RingCentralSimulator) -> None:
+    token = login(sim)
+    sim.set_config(rate_window_header="99999999", rate_remaining_header="0")
+    answered = search(sim, token, wide())
+    assert answered.status_code == 200
+    assert answered.headers["X-Rate-Limit-Window"] == "99999999" and answered.headers["X-Rate-Limit-Remaining"] == "0"
+    # The token endpoint's Auth group keeps its real headers.
+    assert token_request(sim).headers["X-Rate-Limit-Window"] != "99999999"
+
+
+def test_paging_fields_can_lie(sim: RingCentralSimulator) -> None:
+    sim.generate(30, now_utc() - timedelta(hours=3), now_utc() - timedelta(hours=1))
+    token = login(sim)
+    honest = search(sim, token, wide(perPage=10, page=2)).json()
+    sim.set_config(paging_per_page=-1, paging_total=False, ignore_page=True, total_found="20000")
+    lying = search(sim, token, wide(perPage=10, page=2)).json()
+    assert lying["paging"] == {"page": 1, "perPage": -1, "totalFound": "20000"}
+    first = search(sim, token, wide(perPage=10, page=1)).json()
+    assert [r["id"] for r in lying["records"]] == [r["id"] for r in first["records"]]
+    assert [r["id"] for r in lying["records"]] != [r["id"] for r in honest["records"]]
+
+
+def test_records_with_unpaired_surrogates_are_served_as_json_escapes(sim: RingCentralSimulator) -> None:
+    [record] = generate_records(1, now_utc() - timedelta(hours=2), now_utc() - timedelta(hours=1), 5)
+    record["initiator"]["name"] = "lone \ud800 and \udfff, nonchar \uffff"
+    sim.add_records([record])
+    for pretty in (True, False):
+        sim.set_config(pretty_json=pretty)
+        answered = search(sim, login(sim), wide())
+        assert b"\\ud800" in answered.content and b"\\udfff" in answered.content
+        assert answered.json()["records"][0] == record
 
 
 def test_inject_and_set_config_reject_unknown_names(sim: RingCentralSimulator) -> None:

@@ -52,15 +52,37 @@ CONTENT_TYPE = "application/json;charset=utf-8"
 SEARCH_PATH = re.compile(r"^/restapi/v1\.0/account/([^/]+)/audit-trail/search/?$")
 TOKEN_PATH = "/restapi/oauth/token"
 REVOKE_PATH = "/restapi/oauth/revoke"
-FAULTS = ("status", "stall", "reset", "429", "malformed_record")
+FAULTS = ("status", "stall", "reset", "429", "malformed_record", "trickle")
 _FAULT_PATHS = ("search", "token", "revoke")
 _MAX_BODY = 10 * 1024 * 1024
 _DAY = 86_400.0
+TOKEN_ERRORS = ("echo_assertion", "echo_basic", "forged_line")
+TOKEN_REPLIES = ("json", "not_json")
+# What ``token_error="forged_line"`` puts after a newline in errorCode: a log line claiming a good run.
+FORGED_LOG_LINE = (
+    "2026-01-01 00:00:00,000 log_level=INFO pid=1 tid=MainThread file=modinput.py:_run_locked:313 | input=prod "
+    "action=run_complete records_emitted=0 windows=1 duration_seconds=0.010 status=ok"
+)
+# Characters a JSON text must escape to be valid UTF-8: a record may hold an unpaired surrogate.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclasses.dataclass
 class SimConfig:
-    """Behaviour of the simulated tenant. Every field can be changed at runtime with ``set_config``."""
+    """Behaviour of the simulated tenant. Every field can be changed at runtime with ``set_config``.
+
+    Hostile answers (each off by default):
+        token_error: every token request is refused (400) with a body that "echo_assertion" (the JWT sent, in
+            ``error``), "echo_basic" (the Authorization header sent, in ``errorCode``) or "forged_line"
+            (``errorCode`` holding a newline and then ``FORGED_LOG_LINE``).
+        token_reply: "not_json" answers a successful grant with 200 and an HTML page (a captive proxy).
+        token_expires_in: reported as the token's ``expires_in`` instead of its lifetime (e.g. "abc").
+        rate_window_header, rate_remaining_header: sent as X-Rate-Limit-Window / -Remaining on search answers
+            instead of the real values (e.g. "99999999" and "0").
+        paging_per_page: reported as ``paging.perPage`` (e.g. -1 or 1); paging_total False leaves the page count
+            (``paging.total``) out; ignore_page True answers page 1 to every page request; total_found is
+            reported as ``paging.totalFound`` (e.g. 20000, or the string "250").
+    """
 
     client_id: str = "sim-client-id"
     client_secret: str = "sim-client-secret"
@@ -92,6 +114,15 @@ class SimConfig:
     inclusive_from: bool = True
     inclusive_to: bool = True
     pretty_json: bool = True
+    token_error: Optional[str] = None
+    token_reply: str = "json"
+    token_expires_in: Any = None
+    rate_window_header: Optional[str] = None
+    rate_remaining_header: Optional[str] = None
+    paging_per_page: Any = None
+    paging_total: bool = True
+    ignore_page: bool = False
+    total_found: Any = None
 
 
 @dataclasses.dataclass
@@ -204,6 +235,14 @@ def _same(supplied: str, expected: str) -> bool:
     return hmac.compare_digest(supplied.encode("utf-8"), expected.encode("utf-8"))
 
 
+def _escape_surrogates(text: str) -> str:
+    """``text`` (a JSON text) with unpaired surrogates written as ``\\uXXXX`` escapes, as a JSON encoder that
+    outputs UTF-8 must; they can only stand inside strings, where the escape means the same character."""
+    if _LONE_SURROGATE.search(text) is None:
+        return text
+    return _LONE_SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
 def _server_error(status: int) -> Dict[str, Any]:
     if status == 500:
         return _api_error("CMN-203", "Internal Server Error")
@@ -308,17 +347,20 @@ class _Handler(DispatchingHandler):
         headers: Dict[str, str],
         close: bool = False,
         pretty: Optional[bool] = None,
+        trickle: Optional[float] = None,
     ) -> None:
         if pretty is None:
             pretty = self.server.sim.config.pretty_json
         if body is None:
             raw = b""
-        elif pretty:
-            raw = jackson_dumps(body).encode("utf-8")
+        elif isinstance(body, bytes):
+            raw = body
         else:
-            raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            text = jackson_dumps(body) if pretty else json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+            raw = _escape_surrogates(text).encode("utf-8")
+        headers = dict(headers)
         self.send_response(status)
-        self.send_header("Content-Type", CONTENT_TYPE)
+        self.send_header("Content-Type", headers.pop("Content-Type", CONTENT_TYPE))
         self.send_header("RCRequestId", str(uuid.uuid4()))
         for name, value in headers.items():
             self.send_header(name, value)
@@ -327,7 +369,17 @@ class _Handler(DispatchingHandler):
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
-        self.wfile.write(raw)
+        if trickle is None:
+            self.wfile.write(raw)
+            return
+        # A peer that keeps the connection alive a byte at a time: no read ever waits long.
+        self.wfile.flush()
+        stopping = self.server.sim._stopping
+        for index in range(len(raw)):
+            if stopping.wait(trickle):
+                break
+            self.wfile.write(raw[index : index + 1])
+            self.wfile.flush()
 
     def _reset(self) -> None:
         # SO_LINGER with a zero timeout makes close() send a TCP RST instead of an orderly FIN.
@@ -404,7 +456,7 @@ class RingCentralSimulator(BackgroundServer):
         """Change configuration fields at runtime.
 
         Raises:
-            ValueError: an unknown field name or an unknown sort mode.
+            ValueError: an unknown field name, sort mode, token_error or token_reply.
         """
         known = {field.name for field in dataclasses.fields(SimConfig)}
         unknown = sorted(set(changes) - known)
@@ -413,6 +465,12 @@ class RingCentralSimulator(BackgroundServer):
             raise ValueError(msg)
         if changes.get("sort", "newest") not in ("newest", "oldest", "shuffled"):
             msg = "sort must be newest, oldest or shuffled"
+            raise ValueError(msg)
+        if changes.get("token_error") not in (None, *TOKEN_ERRORS):
+            msg = f"token_error must be None or one of {TOKEN_ERRORS}"
+            raise ValueError(msg)
+        if changes.get("token_reply", "json") not in TOKEN_REPLIES:
+            msg = f"token_reply must be one of {TOKEN_REPLIES}"
             raise ValueError(msg)
         with self._lock:
             self._cfg = dataclasses.replace(self._cfg, **changes)
@@ -475,6 +533,11 @@ class RingCentralSimulator(BackgroundServer):
     def inject(self, fault: str, count: int = 1, **params: Any) -> None:
         """Queue ``count`` occurrences of a fault for the next matching requests (see FAULTS).
 
+        Params: ``path`` ("search", "token" or "revoke"); ``status`` for "status" (500-504, with an optional
+        ``retry_after``); ``seconds`` for "stall" (then the normal answer); ``interval`` for "trickle" (the normal
+        answer, its body one byte per interval); ``retry_after`` for "429" (the Retry-After sent, any value);
+        ``missing`` for "malformed_record".
+
         Raises:
             ValueError: unknown fault, path or status.
         """
@@ -490,6 +553,9 @@ class RingCentralSimulator(BackgroundServer):
             raise ValueError(msg)
         if fault == "stall" and float(params.get("seconds", 0)) <= 0:
             msg = "stall fault needs seconds > 0"
+            raise ValueError(msg)
+        if fault == "trickle" and float(params.get("interval", 0.05)) <= 0:
+            msg = "trickle fault needs interval > 0"
             raise ValueError(msg)
         with self._lock:
             self._faults.append(_Fault(fault, count, path, dict(params)))
@@ -593,8 +659,9 @@ class RingCentralSimulator(BackgroundServer):
             elif group == "auth":
                 self._stats["auth_requests"] += 1
 
-        fault = self._take_fault(kind, ("status", "stall", "reset", "429")) if group else None
+        fault = self._take_fault(kind, ("status", "stall", "reset", "429", "trickle")) if group else None
         fault_name = fault.kind if fault else None
+        trickle = float(fault.params.get("interval", 0.05)) if fault is not None and fault.kind == "trickle" else None
         if fault is not None and fault.kind == "stall":
             # Waiting on the stop event (not sleep) lets stop() release stalled connections at once.
             self._stopping.wait(float(fault.params["seconds"]))
@@ -622,7 +689,7 @@ class RingCentralSimulator(BackgroundServer):
             reply = early
         self._log(handler.command, path, group, reply.status, logged_body, had_auth, fault_name)
         try:
-            handler._send(reply.status, reply.body, reply.headers, pretty=reply.pretty)
+            handler._send(reply.status, reply.body, reply.headers, pretty=reply.pretty, trickle=trickle)
         except OSError:
             handler.close_connection = True
 
@@ -656,8 +723,15 @@ class RingCentralSimulator(BackgroundServer):
             "X-Rate-Limit-Remaining": str(remaining),
             "X-Rate-Limit-Window": str(max(1, math.ceil(window))),
         }
+        if group is self._heavy:
+            if cfg.rate_window_header is not None:
+                headers["X-Rate-Limit-Window"] = cfg.rate_window_header
+            if cfg.rate_remaining_header is not None:
+                headers["X-Rate-Limit-Remaining"] = cfg.rate_remaining_header
         if not allowed:
-            if cfg.send_retry_after:
+            if fault is not None and fault.kind == "429" and "retry_after" in fault.params:
+                headers["Retry-After"] = str(fault.params["retry_after"])
+            elif cfg.send_retry_after:
                 # The whole penalty is left: it has just been (re)started by this very request.
                 headers["Retry-After"] = str(max(1, math.ceil(penalty)))
             raise _Reply(429, _api_error("CMN-301", "Request rate exceeded"), headers)
@@ -700,6 +774,8 @@ class RingCentralSimulator(BackgroundServer):
         client_key = self._client_id_from(handler)[0] or "-"
         headers = self._rate_limit(self._auth, client_key, fault)
         try:
+            if self._cfg.token_error is not None:
+                raise _Reply(400, self._hostile_token_error(handler, raw), headers)
             self._authenticate_client(handler)
             form = self._form(handler, raw)
             grant = form.get("grant_type", "")
@@ -732,7 +808,20 @@ class RingCentralSimulator(BackgroundServer):
         except _Reply as reply:
             reply.headers.update(headers)
             raise
+        if self._cfg.token_reply == "not_json":
+            page = b"<html><head><title>Sign in</title></head><body>Proxy authentication required</body></html>"
+            return _Reply(200, page, dict(headers, **{"Content-Type": "text/html; charset=utf-8"}))
         return _Reply(200, info, headers)
+
+    def _hostile_token_error(self, handler: _Handler, raw: bytes) -> Dict[str, Any]:
+        """The error body of ``token_error``: what the client sent, echoed into the fields it reads codes from."""
+        mode = self._cfg.token_error
+        if mode == "echo_assertion":
+            assertion = parse_qs(raw.decode("utf-8", "replace")).get("assertion", [""])[0]
+            return {"error": assertion, "error_description": "Invalid assertion"}
+        if mode == "echo_basic":
+            return {"errorCode": handler.headers.get("Authorization", ""), "message": "Invalid client"}
+        return {"errorCode": "OAU-140\n" + FORGED_LOG_LINE, "message": "Invalid resource owner credentials"}
 
     def _jwt_grant(self, form: Dict[str, str]) -> Dict[str, Any]:
         cfg = self._cfg
@@ -793,7 +882,7 @@ class RingCentralSimulator(BackgroundServer):
         info: Dict[str, Any] = {
             "access_token": session.access_token,
             "token_type": "bearer",
-            "expires_in": max(1, int(ttl)),
+            "expires_in": max(1, int(ttl)) if self._cfg.token_expires_in is None else self._cfg.token_expires_in,
         }
         if session.refresh_token:
             info["refresh_token"] = session.refresh_token
@@ -946,7 +1035,7 @@ class RingCentralSimulator(BackgroundServer):
             filters = {k: v for k, v in query.items() if k not in ("page", "perPage")}
             seed = hashlib.sha256(json.dumps(filters, sort_keys=True, default=str).encode()).hexdigest()
             random.Random(seed).shuffle(matches)
-        page = query.get("page") or 1
+        page = 1 if cfg.ignore_page else query.get("page") or 1
         per_page = query.get("perPage") or cfg.default_per_page
         reachable = matches[: cfg.search_cap]
         start = (page - 1) * per_page
@@ -956,16 +1045,16 @@ class RingCentralSimulator(BackgroundServer):
         if malformed is not None:
             missing = str(malformed.params.get("missing", "eventTime"))
             records.insert(len(records) // 2, self._malformed(page_items[0].record, missing))
-        return {
-            "records": records,
-            "paging": {
-                "page": page,
-                "perPage": per_page,
-                # Both count every match, even past search_cap, so a client cannot page by them alone.
-                "total": math.ceil(len(matches) / per_page),
-                "totalFound": len(matches),
-            },
+        paging: Dict[str, Any] = {
+            "page": page,
+            "perPage": per_page if cfg.paging_per_page is None else cfg.paging_per_page,
+            # Both count every match, even past search_cap, so a client cannot page by them alone.
+            "total": math.ceil(len(matches) / per_page),
+            "totalFound": len(matches) if cfg.total_found is None else cfg.total_found,
         }
+        if not cfg.paging_total:
+            del paging["total"]
+        return {"records": records, "paging": paging}
 
     @staticmethod
     def _malformed(template: Dict[str, Any], missing: str) -> Dict[str, Any]:
