@@ -369,6 +369,33 @@ def test_fail_next_is_consumed_then_normal_service_resumes(sd: SplunkdSimulator)
     assert service.get("/services/server/info").status == 200
 
 
+def test_hang_accepts_reads_and_never_answers_until_released(sd: SplunkdSimulator) -> None:
+    quick = client.Service(handler=binding.handler(timeout=0.5), scheme=sd.scheme, host=sd.host, port=sd.port,
+                           token=sd.session_key, owner="nobody", app=APP)
+    sd.hang("storage/collections/data", count=1)
+    sd.hang("server/info")
+    with pytest.raises(OSError):  # a socket timeout: the request was accepted, never answered
+        quick.get(f"storage/collections/data/{COLLECTION}/prod")
+    assert _checkpointer(sd).get("prod") is None, "a counted hang is used up"
+    with pytest.raises(OSError):
+        quick.get("/services/server/info")
+    with pytest.raises(OSError):
+        quick.get("/services/server/info")
+    assert [r["status"] for r in sd.requests if "server/info" in r["path"]] == ["hung", "hung"]
+    sd.clear_hangs()
+    assert quick.get("/services/server/info").status == 200
+
+
+def test_put_kv_document_stores_what_a_client_could_not_read(sd: SplunkdSimulator) -> None:
+    checkpoints = _checkpointer(sd)  # creates the collection
+    sd.put_kv_document(COLLECTION, "prod", {"state": '{"version": 2, "watermark_ms": 17'})
+    assert sd.kv_collection(COLLECTION)["prod"]["state"] == '{"version": 2, "watermark_ms": 17'
+    with pytest.raises(ValueError):
+        checkpoints.get("prod")
+    with pytest.raises(KeyError):
+        sd.put_kv_document("no_such_collection", "prod", {"state": "{}"})
+
+
 # ------------------------------------------------------------------------------------------------ data/inputs
 def test_posting_a_masked_secret_rewrites_the_stanza(sd: SplunkdSimulator) -> None:
     sd.set_input(KIND, "prod", {"client_id": "abc", "client_secret": "s3cret", "interval": 300, "disabled": False})

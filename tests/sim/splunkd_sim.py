@@ -134,6 +134,12 @@ class _Fault:
 
 
 @dataclass
+class _Hang:
+    path_substring: str
+    remaining: Optional[int]  # None: every matching request until clear_hangs()
+
+
+@dataclass
 class _Entity:
     """One Atom entry / JSON entry, independent of how it is rendered."""
 
@@ -383,6 +389,10 @@ class _Handler(DispatchingHandler):
     def _dispatch(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(min(length, _MAX_BODY)) if length > 0 else b""
+        if self.server.sim._hang(self.command, self.path):
+            # Accepted and read, never answered; the connection is dropped once the hang is released.
+            self.close_connection = True
+            return
         status, payload, content_type = self.server.sim._handle(
             self.command, self.path, self.headers.get("Authorization"), body
         )
@@ -404,7 +414,8 @@ class SplunkdSimulator(BackgroundServer):
     """A splunkd management port on 127.0.0.1 serving the REST endpoints the add-on uses.
 
     Public state can be read and seeded from the test (``set_input``, ``passwords``, ``kv_collection``,
-    ``requests``), and failures injected with ``fail_next`` or by switching ``kvstore_enabled`` off.
+    ``put_kv_document``, ``requests``), and failures injected with ``fail_next``, ``hang`` (accepted, never
+    answered) or by switching ``kvstore_enabled`` off.
     """
 
     def __init__(self, app: str = "TA-audit-trail", session_key: str = "sim-session-key", tls: bool = True) -> None:
@@ -424,6 +435,8 @@ class SplunkdSimulator(BackgroundServer):
         self._inputs: Dict[Tuple[str, str], _Input] = {}
         self._scheme_args: Dict[str, frozenset] = {}
         self._faults: List[_Fault] = []
+        self._hangs: List[_Hang] = []
+        self._hang_release = threading.Event()
         self._requests: List[Dict[str, Any]] = []
         self._tls_material: Optional[LoopbackTLS] = None
         self._server: Optional[_Server] = None
@@ -441,6 +454,7 @@ class SplunkdSimulator(BackgroundServer):
 
     def stop(self) -> None:
         """Stop serving and release the port and certificate files."""
+        self.clear_hangs()
         self._shutdown()
         self._join()
         if self._tls_material is not None:
@@ -520,6 +534,14 @@ class SplunkdSimulator(BackgroundServer):
                     self._collections.append(_KVCollection(app or self.app, name, config=dict(parser[name])))
         return parser.sections()
 
+    def put_kv_document(self, name: str, key: str, doc: Dict[str, Any], app: Optional[str] = None) -> None:
+        """Stores ``doc`` under ``key`` in a KV collection as is (e.g. a checkpoint whose ``state`` is unreadable)."""
+        with self._lock:
+            collection = self._find_collection(app or self.app, name, exact_app=False)
+            if collection is None:
+                raise KeyError(name)
+            self._kv_store(collection, json.loads(json.dumps(doc)), key)
+
     def kv_collection_config(self, name: str, app: Optional[str] = None) -> Dict[str, str]:
         """The collections.conf settings of a collection (``field.state`` and the like)."""
         with self._lock:
@@ -543,7 +565,40 @@ class SplunkdSimulator(BackgroundServer):
         with self._lock:
             self._faults.append(_Fault(path_substring, status, count, text))
 
+    def hang(self, path_substring: str, count: Optional[int] = None) -> None:
+        """Accept the next ``count`` requests (None: every one until ``clear_hangs``) whose decoded path contains
+        ``path_substring``, read them, and never answer: a splunkd (or KV store) that accepts and goes silent.
+
+        Hung requests appear in ``requests`` with status ``"hung"``.
+        """
+        with self._lock:
+            self._hangs.append(_Hang(path_substring, count))
+
+    def clear_hangs(self) -> None:
+        """Stop hanging new requests and drop the connections of those hanging now."""
+        with self._lock:
+            self._hangs.clear()
+            release, self._hang_release = self._hang_release, threading.Event()
+        release.set()
+
     # ---------------------------------------------------------------------------------------------- dispatch
+    def _hang(self, method: str, raw_target: str) -> bool:
+        target = urlsplit(raw_target)
+        path = "/".join(unquote(s) for s in target.path.split("/"))
+        with self._lock:
+            hang = next((h for h in self._hangs if h.path_substring in path), None)
+            if hang is None:
+                return False
+            if hang.remaining is not None:
+                hang.remaining -= 1
+                if hang.remaining <= 0:
+                    self._hangs.remove(hang)
+            self._requests.append({"method": method, "path": path, "query": dict(parse_qsl(target.query)),
+                                   "body": "", "status": "hung"})
+            release = self._hang_release
+        release.wait()
+        return True
+
     def _handle(
         self, method: str, raw_target: str, authorization: Optional[str], body: bytes
     ) -> Tuple[int, bytes, str]:
