@@ -10,12 +10,17 @@ Facts this module relies on (RingCentral's public API spec and developer guide):
 - Sort order and bound inclusivity are not documented: the engine does not rely on either.
 - Pacing: a 429 without Retry-After is documented as "retry after 30 s", but a request made during the
   Heavy group's 60 s penalty restarts it, so the wait is at least that window.
+- Whatever the server sends is checked before it is used: a token reply that is not JSON or lacks a usable
+  access token is an error with a summary; an unreadable ``expires_in`` is taken for the documented hour (a
+  token that dies sooner is refused with 401 and replaced); paging numbers must be whole numbers.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
@@ -47,6 +52,8 @@ CAPABILITIES = Capabilities(bound_resolution_ms=1, time_resolution_ms=1, order=U
                             max_records_kept=10000, retention_seconds=180 * 86400.0, processing_delay_seconds=300.0)
 RETRY = RetryPolicy(default_retry_after=30.0)
 SECRET_FIELDS = ("client_secret", "jwt")
+# "Access tokens live about an hour": the lifetime assumed when the token reply's expires_in is unreadable.
+DEFAULT_TOKEN_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -170,7 +177,9 @@ class RingCentralAuth:
         return f"{self.settings.server_url}|{self.settings.client_id}|{secrets}"
 
     def _secrets(self) -> Sequence[str]:
-        return (self.settings.client_secret, self.settings.jwt)
+        # The Basic header's credentials too: a server may echo that header, which holds the client secret encoded.
+        basic = f"{self.settings.client_id}:{self.settings.client_secret}".encode()
+        return (self.settings.client_secret, self.settings.jwt, base64.b64encode(basic).decode("ascii"))
 
     def invalidate(self) -> None:
         self._token = None
@@ -180,27 +189,45 @@ class RingCentralAuth:
         """Runs the JWT grant and caches the token; raises the add-on's own errors, never the SDK's."""
         from ringcentral.http.api_exception import ApiException
 
-        platform = self._platform()
+        replies: List[Any] = []
+        platform = self._platform(replies)
         self.logins += 1
         try:
             platform.login(jwt=self.settings.jwt)
         except ApiException as exc:
             raise self._login_error(exc) from None
-        data = platform.auth().data()
-        token = {
-            "access_token": data.get("access_token"),
-            "token_type": data.get("token_type") or "bearer",
-            "expires_at": float(data.get("expire_time") or (self.clock() + float(data.get("expires_in") or 0))),
-            "owner_id": data.get("owner_id"),
-            "for": self._fingerprint(),
-        }
-        if not token["access_token"]:
-            msg = "the token endpoint answered without an access_token"
-            raise AuthenticationError(msg)
+        except Exception:  # the SDK choked on a successful reply's body (not JSON, a field of the wrong type)
+            if not replies:
+                raise
+        # The token is read from the reply here rather than from the SDK, which takes any field as it comes
+        # (a non-JSON body, or an expires_in of "abc", fails inside it with an unhelpful exception).
+        token = self._token_from(replies[-1])
         self.cache.save(token)
         return token
 
-    def _platform(self) -> Any:
+    def _token_from(self, response: Any) -> Dict[str, Any]:
+        try:
+            data = response.json()
+        except ValueError:
+            msg = (f"the token endpoint answered HTTP {response.status_code} with a body that is not JSON; check "
+                   "server_url, and proxy_url if a proxy answers in the server's place")
+            raise RetriableSourceError(msg, response.status_code) from None
+        access_token = data.get("access_token") if isinstance(data, dict) else None
+        if not isinstance(access_token, str) or not access_token:
+            msg = "the token endpoint answered without an access_token"
+            raise AuthenticationError(msg, response.status_code)
+        token_type = data.get("token_type")
+        lifetime = _seconds(data.get("expires_in"))
+        return {
+            "access_token": access_token,
+            # Only a plain scheme name goes into the Authorization header.
+            "token_type": token_type if isinstance(token_type, str) and token_type.isalpha() else "bearer",
+            "expires_at": self.clock() + (DEFAULT_TOKEN_SECONDS if lifetime is None else lifetime),
+            "owner_id": data.get("owner_id") if isinstance(data.get("owner_id"), (str, int)) else None,
+            "for": self._fingerprint(),
+        }
+
+    def _platform(self, replies: List[Any]) -> Any:
         from ringcentral.http.api_response import ApiResponse
         from ringcentral.http.client import Client
         from ringcentral.platform.platform import Platform
@@ -209,7 +236,9 @@ class RingCentralAuth:
 
         class PooledClient(Client):
             def load_response(self, request: Any) -> Any:
-                return ApiResponse(request, session.send(request, timeout=timeout))
+                response = session.send(request, timeout=timeout)
+                replies.append(response)
+                return ApiResponse(request, response)
 
         return Platform(PooledClient(), self.settings.client_id, self.settings.client_secret,
                         self.settings.server_url, name="TA-audit-trail", version=__version__)
@@ -300,7 +329,7 @@ class RingCentralSource:
             per_page = _count(raw_per_page)
             if raw_per_page is not None and (per_page is None or not 1 <= per_page <= MAX_PAGE_SIZE
                                              or len(records) > per_page):
-                msg = (f"audit search answered with inconsistent paging (perPage={paging.get('perPage')!r}, "
+                msg = (f"audit search answered with inconsistent paging (perPage={_shown(raw_per_page)}, "
                        f"{len(records)} records)")
                 raise FatalSourceError(msg, 200)
             total_pages = _count(paging.get("total"))
@@ -383,6 +412,27 @@ def token_cache_json(load: Callable[[], Optional[str]], save: Callable[[str], No
             save(json.dumps(token, separators=(",", ":")))
 
     return _Cache()
+
+
+def _seconds(value: Any) -> Optional[float]:
+    """A lifetime in seconds the server sent (a number, or a numeral string), or None where it is unusable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        return None
+    return float(value)
+
+
+def _shown(value: Any) -> str:
+    """A paging value the server sent, fit for a message: a number as it is, anything else as a safe code."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return safe_code(value)
 
 
 def _count(value: Any) -> Optional[int]:
