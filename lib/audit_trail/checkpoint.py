@@ -26,9 +26,22 @@ STATE_VERSION = 2
 # Keys are grouped by the minute their record's time falls in: pruning drops whole groups, and a backfill's
 # checkpoint stays one small list per minute instead of one entry per record.
 BUCKET_MS = 60_000
+# A checkpoint goes to its stores in slices of this many characters: a 50,000-key backfill's is megabytes, and
+# a whole encoded (and, for the KV store, escaped) copy of it would be one more such object per store.
+SLICE_CHARS = 1 << 18
+# Keys that completing the window being read forgets anyway share a bucket per hour: a backfill spread over
+# months would otherwise keep one list per record, in memory and in every checkpoint it saves.
+COARSE_BUCKET_MS = 3_600_000
 
 
-def bucket_of(time_ms: int) -> int:
+def bucket_of(time_ms: int, forgotten_before_ms: Optional[int] = None) -> int:
+    """The bucket of a key whose record time is ``time_ms``: its minute, or, when its whole hour lies before
+    ``forgotten_before_ms``, that hour, labelled by its last minute. Pruning compares labels, so a key is never
+    forgotten earlier than its own minute would be."""
+    if forgotten_before_ms is not None:
+        last_minute = time_ms - time_ms % COARSE_BUCKET_MS + COARSE_BUCKET_MS - BUCKET_MS
+        if last_minute + BUCKET_MS <= forgotten_before_ms:
+            return last_minute
     return time_ms - time_ms % BUCKET_MS
 
 
@@ -54,9 +67,12 @@ class CheckpointState:
     memory: Dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
+        """The saved form. Buckets whose keys were each written once share the state's own lists, so serialising
+        a backfill's checkpoint does not first copy every key: serialise the result, do not change it."""
         counts = self.counts
         seen = {
-            str(bucket): [key if counts.get(key, 1) == 1 else [key, counts[key]] for key in keys]
+            str(bucket): keys if all(counts.get(key, 1) == 1 for key in keys)
+            else [key if counts.get(key, 1) == 1 else [key, counts[key]] for key in keys]
             for bucket, keys in self.buckets.items()
         }
         return {"version": STATE_VERSION, "watermark_ms": self.watermark_ms, "seen": seen,
@@ -169,7 +185,8 @@ class FileCheckpointStore:
         fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.directory)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(state_json)
+                for start in range(0, len(state_json), SLICE_CHARS):
+                    handle.write(state_json[start:start + SLICE_CHARS])
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, self._path(key))
@@ -250,7 +267,12 @@ class KVStoreCheckpointStore:
     def save(self, key: str, state_json: str) -> None:
         from splunklib.binding import UrlEncoded
 
-        body = json.dumps([{"_key": key, "state": state_json}], separators=(",", ":"))
+        # The document [{"_key": key, "state": state_json}], its state escaped slice by slice (escapes never span
+        # characters, so the slices join into the one escaped string).
+        body = [f'[{{"_key":{json.dumps(key)},"state":"'.encode("ascii"),
+                *(json.dumps(state_json[start:start + SLICE_CHARS])[1:-1].encode("ascii")
+                  for start in range(0, len(state_json), SLICE_CHARS)),
+                b'"}]']
         self._context.post(UrlEncoded(self._path + "batch_save", skip_encode=True),
                            headers=[("Content-Type", "application/json")], body=body)
 

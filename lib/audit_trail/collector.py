@@ -20,7 +20,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple, Union
 
 from .checkpoint import Checkpoint, bucket_of
 from .emit import EventSink
@@ -87,13 +87,22 @@ def content_key(record: Any) -> str:
 
 
 class _Listing:
-    """Copies of each content key seen so far in one read through a window, grouped by record time."""
+    """Copies of each content key seen so far in one read through a window, grouped by record time.
+
+    A time holding one copy of one key keeps just that key: most times do, and a 50,000-row export would
+    otherwise hold 50,000 one-entry dicts until its window is done.
+    """
 
     def __init__(self) -> None:
-        self._by_time: Dict[Optional[int], Dict[str, int]] = {}
+        self._by_time: Dict[Optional[int], Union[str, Dict[str, int]]] = {}
 
     def add(self, time_ms: Optional[int], key: str) -> int:
-        group = self._by_time.setdefault(time_ms, {})
+        group = self._by_time.get(time_ms)
+        if group is None:
+            self._by_time[time_ms] = key
+            return 1
+        if isinstance(group, str):
+            group = self._by_time[time_ms] = {group: 1}
         copies = group.get(key, 0) + 1
         group[key] = copies
         return copies
@@ -491,6 +500,7 @@ class Collector:
         source = self.source
         sourcetype = source.sourcetype
         bulky = frozenset(getattr(source, "bulky_fields", ()))
+        forgotten_before = window.end_ms - int(self.policy.overlap_seconds * 1000)
         try:
             for record in page.records:
                 rows += 1
@@ -525,11 +535,14 @@ class Collector:
                 data = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
                 self.sink.write(data, record_ms, sourcetype)
                 # Kept for as long as a later read can return it: by its own time, or, without one, by the window.
-                state.remember(key, copies, bucket_of(record_ms) if record_ms is not None else window.end_ms)
+                state.remember(key, copies,
+                               bucket_of(record_ms, forgotten_before) if record_ms is not None else window.end_ms)
                 if record_ms is not None and (high is None or record_ms > high):
                     high = record_ms
                 written += 1
         finally:
+            # The page's rows are released before the checkpoint is serialised, so the two never share the heap.
+            page.records = ()
             # A page whose rows stop coming part-way (a stream cut, a malformed row) keeps what it wrote: flushed
             # and counted in the checkpoint, or the next run would write those rows again.
             summary.records_emitted += written

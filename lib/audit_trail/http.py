@@ -273,8 +273,10 @@ def splunkd_handler(total_seconds: float = SPLUNKD_TOTAL_SECONDS,
         body = message.get("body") or b""
         if isinstance(body, str):
             body = body.encode("utf-8")
+        # A list of byte strings is sent one after the other, as one body.
+        size = len(body) if isinstance(body, bytes) else sum(len(piece) for piece in body)
         method = message.get("method", "GET")
-        headers = {"Content-Length": str(len(body)), "Host": f"[{host}]" if ":" in host else host,
+        headers = {"Content-Length": str(size), "Host": f"[{host}]" if ":" in host else host,
                    "User-Agent": f"TA-audit-trail/{__version__}", "Accept": "*/*", "Connection": "Close"}
         for key, value in message.get("headers") or ():
             headers[key] = value

@@ -365,7 +365,14 @@ class LivePersonSource:
             step = offset_step(position, times, self._order, SECOND_MS)
         kept = rows[step.keep_from:]
         self._times = {id(row): t for row, t in zip(kept, times[step.keep_from:])}
-        return Page(records=kept, next_cursor=step.next_cursor, relisted=step.relisted, moved=step.moved,
+        next_cursor = step.next_cursor
+        last = times[-1] if times else None
+        ordered = all(a is not None and b is not None and a <= b for a, b in zip(times, times[1:]))
+        if self._order == ASCENDING and ordered and last is not None and last > window.end_ms:
+            # Oldest first (and this page shows it): a row past the window's end means every later row is too.
+            # The whole days the bounds cover need not be listed to their end, nor an empty page asked for.
+            next_cursor = None
+        return Page(records=kept, next_cursor=next_cursor, relisted=step.relisted, moved=step.moved,
                     requests=requests_made)
 
     def _prove_zone(self, window: Window, offset: int, size: int,
