@@ -126,6 +126,7 @@ class _Pass:
 class _Planned:
     window: Window
     parent_total: Optional[int] = None  # the total of the window this one was split from
+    sibling: Optional[Window] = None  # the other half of that window
 
 
 class Collector:
@@ -173,6 +174,13 @@ class Collector:
         gaps: List[Gap] = []
         state = self.checkpoint.state
         watermark = state.watermark_ms
+        if watermark is not None and watermark > end_ms and state.high_ms is None:
+            # The clock was ahead and no record was ever written (each one moves high_ms): reading from where a
+            # first run starts can write nothing twice, and skips nothing.
+            self.logger.warning("action=clock_behind_checkpoint watermark=%s end=%s restart_from=first_run",
+                                format_iso_ms(watermark), format_iso_ms(end_ms))
+            state.watermark_ms = watermark = None
+            state.seen_floor_ms = None
         if watermark is None:
             start_ms = floor_ms if floor_ms is not None else end_ms - 30 * 86_400_000
             if self.policy.start_ms is not None:
@@ -218,6 +226,7 @@ class Collector:
             self._save_memory(memory_before)
             return result
         pending: Deque[_Planned] = deque(_Planned(w) for w in self._chop(window))
+        probed = False
         # A window that is split is not reported itself: what it found (gaps) and spent (its probe request)
         # is carried into the next window's summary.
         carried: Optional[WindowSummary] = None
@@ -231,6 +240,10 @@ class Collector:
             if carried is not None:
                 summary.carry_over(carried)
             try:
+                if not probed:
+                    # Proven writable before the first event: a page written but never checkpointed repeats.
+                    self.checkpoint.probe()
+                    probed = True
                 split = self._collect_window(planned, summary)
             except AuditTrailError as exc:
                 if isinstance(exc, (RunStopped, WorkPending)):
@@ -244,7 +257,9 @@ class Collector:
                 return result
             if split is not None:
                 # Older half first, so the watermark can advance as each half completes.
-                pending.extendleft(reversed([_Planned(half, summary.total_found) for half in split]))
+                left, right = split
+                total = summary.total_found
+                pending.extendleft([_Planned(right, total, left), _Planned(left, total, right)])
                 carried = summary
                 self.logger.info(
                     "action=window_split window_from=%s window_to=%s total_found=%s cap=%s",
@@ -301,7 +316,7 @@ class Collector:
     def _collect_window(self, planned: _Planned, summary: WindowSummary) -> Optional[Tuple[Window, Window]]:
         window = planned.window
         for attempt in range(1, self.policy.max_passes + 1):
-            outcome = self._page_through(window, summary, planned.parent_total)
+            outcome = self._page_through(window, summary, planned)
             if outcome.split is not None:
                 return outcome.split
             if not outcome.moved:
@@ -326,22 +341,35 @@ class Collector:
         self.checkpoint.commit()
         return None
 
-    def _split_or_gap(self, window: Window, total: int, parent_total: Optional[int],
+    def _split_or_gap(self, window: Window, total: int, planned: Optional[_Planned],
                       summary: WindowSummary) -> Optional[Tuple[Window, Window]]:
         """Halves a window holding more than one search returns, or reports what cannot be reached."""
         cap = self.caps.max_results or total
         unit = max(self.caps.bound_resolution_ms, 1)
-        shrinking = parent_total is None or total < parent_total
-        if window.width_ms >= max(self.policy.min_split_ms, 2 * unit) and shrinking:
+        consistent = self._totals_add_up(total, planned, summary)
+        if window.width_ms >= max(self.policy.min_split_ms, 2 * unit) and consistent:
             return window.split(unit)
-        why = "the window is as narrow as splitting goes" if shrinking else "splitting did not shrink its total"
+        why = "the window is as narrow as splitting goes" if consistent else "its halves each report the whole"
         self.logger.warning("action=record_cap_gap window_from=%s window_to=%s total_found=%d cap=%d reason=%s",
                             summary.window_from, summary.window_to, total, cap, quoted(why))
         if total > cap:
             summary.gaps.append(Gap("record_cap", window.start_ms, window.end_ms, total - cap))
         return None
 
-    def _page_through(self, window: Window, summary: WindowSummary, parent_total: Optional[int] = None,
+    def _totals_add_up(self, total: int, planned: Optional[_Planned], summary: WindowSummary) -> bool:
+        """False when a half reports as many records as the window it was split from, and so does the other half:
+        the API's total does not depend on the window, and splitting would go on to the floor width everywhere.
+        A half holding all of its window's records is legitimate (its sibling is then empty), so only then is the
+        sibling's total asked for, in one request. Totals at the cap may be clipped and prove nothing."""
+        cap = self.caps.max_results
+        if planned is None or planned.sibling is None or planned.parent_total is None or cap is None:
+            return True
+        if planned.parent_total <= cap or total < planned.parent_total:
+            return True
+        sibling = self._fetch(planned.sibling, None, 1, summary).total
+        return not sibling
+
+    def _page_through(self, window: Window, summary: WindowSummary, planned: Optional[_Planned] = None,
                       splittable: bool = True, page_size: Optional[int] = None, defer_ties: bool = True) -> _Pass:
         """Reads every page of ``window`` once, writing what is new."""
         caps = self.caps
@@ -357,9 +385,12 @@ class Collector:
             page = self._fetch(window, cursor, size, summary)
             if first:
                 first_total = page.total
+                if first_total is not None and caps.totals != "absent":
+                    # Set before a split, whose halves compare their totals with it.
+                    summary.total_found = first_total
                 if (splittable and first_total is not None and caps.at_cap == AT_CAP_SPLIT
                         and caps.max_results is not None and self._beyond_reach(first_total)):
-                    outcome.split = self._split_or_gap(window, first_total, parent_total, summary)
+                    outcome.split = self._split_or_gap(window, first_total, planned, summary)
                     if outcome.split is not None:
                         return outcome
             elif caps.totals == TOTALS_EXACT and page.total is not None and page.total != first_total:

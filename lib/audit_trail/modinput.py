@@ -45,21 +45,22 @@ class Splunkd:
     host: str
     port: int
     session_key: str
+    timeout: float = 30.0  # the total seconds of each call: a splunkd that accepts and never answers ends it
 
     @classmethod
-    def from_metadata(cls, metadata: Dict[str, Any]) -> Splunkd:
+    def from_metadata(cls, metadata: Dict[str, Any], timeout: float = 30.0) -> Splunkd:
         parts = urlsplit(metadata.get("server_uri") or "https://127.0.0.1:8089")
         return cls(parts.scheme or "https", parts.hostname or "127.0.0.1", parts.port or 8089,
-                   metadata.get("session_key") or "")
+                   metadata.get("session_key") or "", timeout)
 
     def service(self) -> Any:
         from splunklib import client
 
-        return client.Service(handler=splunkd_handler(), scheme=self.scheme, host=self.host, port=self.port,
+        return client.Service(handler=splunkd_handler(self.timeout), scheme=self.scheme, host=self.host, port=self.port,
                               token=self.session_key, owner="nobody", app=APP_NAME)
 
     def secret_store(self, scheme: str) -> SecretStore:
-        return SecretStore(self.session_key, APP_NAME, scheme, self.scheme, self.host, self.port)
+        return SecretStore(self.session_key, APP_NAME, scheme, self.scheme, self.host, self.port, self.timeout)
 
     def mask_input(self, kind: str, name: str, fields: Dict[str, str]) -> None:
         """Rewrites the input's stanza in whatever app defines it (the entity's own ACL decides)."""
@@ -206,7 +207,7 @@ def validate(spec: InputSpec, policies: Policies, metadata: Dict[str, Any], para
         if any(MASK in (params.get(f) or "") for f in spec.secret_fields):
             # Editing an existing input: splunkd passes the masks, the real values are stored. Nothing
             # is written: a rejected edit must leave the running input's secrets as they were.
-            splunkd = Splunkd.from_metadata(metadata)
+            splunkd = Splunkd.from_metadata(metadata, policies.splunkd_timeout)
             name = metadata.get("name") or ""
             params = resolve_secrets(params, spec.secret_fields, splunkd.secret_store(spec.scheme), name,
                                      mask_stanza=lambda _fields: None, partial=spec.partial_secrets,
@@ -266,7 +267,7 @@ def _run_locked(spec: InputSpec, policies: Policies, stanza: str, name: str, par
     started = time.time()
     source: Optional[AuditSource] = None
     try:
-        splunkd = Splunkd.from_metadata(metadata)
+        splunkd = Splunkd.from_metadata(metadata, policies.splunkd_timeout)
         secrets = splunkd.secret_store(spec.scheme)
         # Secrets first: a setting that fails to parse must not keep them in the stanza run after run.
         params = resolve_secrets(
@@ -290,8 +291,6 @@ def _run_locked(spec: InputSpec, policies: Policies, stanza: str, name: str, par
             logger.info("action=first_run start_date=%s", quoted(params.get("start_date") or "-"))
         elif checkpoint.upgraded_from is not None:
             logger.info("action=checkpoint_upgraded from_version=%s", checkpoint.upgraded_from)
-        # Proven writable before the first event: a page written but never checkpointed repeats every run.
-        checkpoint.probe()
         source.memory = checkpoint.state.memory
         sink = SplunkEventSink(stream, stanza, index=params.get("index"), host=params.get("host"))
         collector = Collector(
@@ -304,7 +303,9 @@ def _run_locked(spec: InputSpec, policies: Policies, stanza: str, name: str, par
                              start_ms=common.start_ms,
                              max_requests=policies.max_requests,
                              max_run_seconds=_run_seconds(policies, params)),
-            policies.retry or spec.retry, Pacer(max_window=(policies.retry or spec.retry).retry_after_max),
+            policies.retry or spec.retry,
+            # A pause the API asks for ends early when splunkd asks the input to stop.
+            Pacer(max_window=(policies.retry or spec.retry).retry_after_max, sleep=_pause(stop)),
             logger, input_name=name, stop_requested=stop.is_set if stop is not None else (lambda: False),
         )
         result = collector.run()
@@ -325,6 +326,17 @@ def _run_locked(spec: InputSpec, policies: Policies, stanza: str, name: str, par
         if source is not None:
             source.close()
         solnlog.modular_input_end(base_logger, stanza)
+
+
+def _pause(stop: Optional[threading.Event]) -> Callable[[float], None]:
+    """The pacer's sleep: a pause the API asked for ends early when splunkd asks the input to stop."""
+    if stop is None:
+        return time.sleep
+
+    def pause(seconds: float) -> None:
+        stop.wait(seconds)
+
+    return pause
 
 
 def _run_seconds(policies: Policies, params: Dict[str, str]) -> Optional[float]:

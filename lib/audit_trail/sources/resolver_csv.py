@@ -19,7 +19,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ..timefmt import parse_iso_ms
 
@@ -170,7 +170,7 @@ class ExportFile:
             return
         try:
             text = io.TextIOWrapper(spool.reader(), encoding="utf-8-sig", errors="replace", newline="")
-            reader = csv.reader(text)
+            reader = csv.reader(_nul_safe(text))
             next(reader, None)
             columns = self.columns
             width = len(columns)
@@ -178,6 +178,8 @@ class ExportFile:
             for values in reader:
                 if not values:
                     continue
+                if any(NUL_STAND_IN in value for value in values):
+                    values = [value.replace(NUL_STAND_IN, "\x00") for value in values]
                 row = dict(zip(columns, values))
                 if len(values) > width:
                     for extra in range(width, len(values)):
@@ -192,6 +194,17 @@ class ExportFile:
             self.close()
 
 
+# Python 3.9's csv module refuses a line holding NUL ("line contains NUL"): whoever can put one in a display name
+# would make the whole export unreadable, run after run. NUL goes through as a lone surrogate, which decoded UTF-8
+# never contains, and is put back in the values.
+NUL_STAND_IN = "\ud800"
+
+
+def _nul_safe(lines: Iterable[str]) -> Iterator[str]:
+    for line in lines:
+        yield line.replace("\x00", NUL_STAND_IN) if "\x00" in line else line
+
+
 def read_export(spool: Spool) -> ExportFile:
     """Checks a whole spooled file and measures its rows; the file stays open for :meth:`ExportFile.records`.
 
@@ -204,8 +217,8 @@ def read_export(spool: Spool) -> ExportFile:
         return ExportFile(None, [], None)
     text = io.TextIOWrapper(spool.reader(), encoding="utf-8-sig", errors="replace", newline="")
     try:
-        reader = csv.reader(text)
-        header = next(reader, None) or []
+        reader = csv.reader(_nul_safe(text))
+        header = [name.replace(NUL_STAND_IN, "\x00") for name in next(reader, None) or []]
         columns = _unique([name.lstrip(BOM) if i == 0 else name for i, name in enumerate(header)])
         time_column = _time_column(columns)
         where = columns.index(time_column) if time_column is not None else -1

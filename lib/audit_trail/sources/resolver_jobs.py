@@ -291,5 +291,6 @@ class ExportApi:
 def request_range(unit_ms: int, start_ms: int, end_ms: int) -> Tuple[int, int]:
     """``dateStart``/``dateEnd`` in a unit of ``unit_ms`` that cover ``[start_ms, end_ms]`` whether either bound is
     inclusive or exclusive and whether the API compares rows at the unit's precision or finer: one unit wider on
-    each side (the extra rows are dropped by time)."""
-    return max(0, start_ms // unit_ms - 1), end_ms // unit_ms + 1
+    each side (the extra rows are dropped by time). Times before 1970 are negative, as a Unix timestamp is: a
+    bound clamped at 0 would skip them and still call the window complete."""
+    return start_ms // unit_ms - 1, end_ms // unit_ms + 1
