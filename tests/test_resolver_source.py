@@ -393,7 +393,7 @@ def test_job_answers(answer: Any, url: Optional[str], failed: bool) -> None:
 def test_request_ranges_are_one_unit_wider_on_each_side() -> None:
     assert request_range(1000, T + 500, T + 60_999) == (T // 1000 - 1, T // 1000 + 61)
     assert request_range(1, T, T + 10) == (T - 1, T + 11)
-    assert request_range(1000, 0, 999) == (0, 1)
+    assert request_range(1000, 0, 999) == (-1, 1)  # before 1970 is a negative timestamp, not clamped
 
 
 def test_rows_are_kept_in_order_with_every_column(make_sim: Any) -> None:
