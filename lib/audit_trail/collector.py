@@ -14,6 +14,7 @@ collection summary instead of being silently missing.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -81,9 +82,14 @@ class RunResult:
 
 
 def content_key(record: Any) -> str:
-    """The key of a record without an id: the hash of its canonical JSON (identical rows share it)."""
+    """The key of a record without an id: a hash of its canonical JSON (identical rows share it).
+
+    128 bits of SHA-256, base64: every key of a window is in each checkpoint saved while it is read, so the key's
+    length is most of a checkpoint's size; at 128 bits a collision among a billion rows is still unthinkable.
+    """
     canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+    digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).digest()[:16]
+    return "c:" + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
 class _Listing:
