@@ -211,3 +211,86 @@ def test_no_engine_or_edge_module_names_a_vendor() -> None:
         text = module.read_text().lower()
         for vendor in ("ringcentral", "liveperson", "resolver"):
             assert vendor not in text, f"{module.name} names {vendor}: vendor facts belong in sources/"
+
+
+# --- cases a review found ----------------------------------------------------------------------------------
+
+
+def test_a_row_without_a_readable_time_is_written_once_however_often_whole_days_return_it() -> None:
+    quirks = ApiQuirks(ids=False, bound_ms=DAY_MS, time_ms=SECOND_MS, order=ASCENDING, totals=TOTALS_UNRELIABLE,
+                       paging="offset")
+    api = ScriptedApi(quirks)
+
+    class NoTimeForBadRows(ScriptedSource):
+        def record_time_ms(self, record: Dict[str, Any]) -> Any:
+            return None if record.get("bad") else super().record_time_ms(record)
+
+    good = api.add(NOW_MS - 3_600_000, {"a": 1})
+    bad = api.add(NOW_MS - 3_500_000, {"a": 2, "bad": True})
+    inp = Input(make_source=lambda: NoTimeForBadRows(api), now_ms=NOW_MS, start_ms=NOW_MS - 2 * 3_600_000,
+                overlap_seconds=900)
+    fresh = []
+    for _ in range(15):  # two and a half hours of new rows: the watermark moves on and old keys are pruned
+        inp.poll(advance_seconds=600)
+        fresh.append(api.add(inp.now_ms - 30_000, {"fresh": len(fresh)}))
+    inp.poll(advance_seconds=600)
+    assert_exactly(inp, [good, bad, *fresh])
+
+
+def test_pages_of_other_windows_rows_are_not_taken_for_a_repeated_page() -> None:
+    # A server that clamps the page below a bulk second earlier in the day: page after page of rows outside the
+    # window, each a different slice of that second.
+    quirks = ApiQuirks(ids=False, bound_ms=DAY_MS, time_ms=SECOND_MS, order=ASCENDING, totals=TOTALS_UNRELIABLE,
+                       paging="offset", page_clamp=30)
+    api = ScriptedApi(quirks)
+    day = NOW_MS - NOW_MS % DAY_MS
+    bulk = [api.add(day + 3_600_000, {"bulk": i}) for i in range(75)]
+    inp = Input(make_source=lambda: ScriptedSource(api), now_ms=NOW_MS, start_ms=day, overlap_seconds=900)
+    inp.poll()
+    later = [api.add(NOW_MS + 60_000 + i, {"x": i}) for i in range(5)]
+    for _ in range(3):
+        result = inp.poll(advance_seconds=300)
+        assert result.error is None, result.error
+    assert_exactly(inp, bulk + later)
+
+
+def test_recovering_from_a_clock_that_ran_a_year_ahead_writes_nothing_twice() -> None:
+    api = ScriptedApi(ApiQuirks(ids=False, order=ASCENDING, totals=TOTALS_ABSENT, paging="offset"))
+    rows = [api.add(NOW_MS - 7_200_000 + i * 1000, {"n": i}) for i in range(10)]
+    inp = Input(make_source=lambda: ScriptedSource(api), now_ms=NOW_MS, start_ms=NOW_MS - 3 * 3_600_000,
+                overlap_seconds=900)
+    inp.poll()
+    inp.now_ms += 365 * DAY_MS
+    inp.poll()
+    inp.poll(advance_seconds=4000)
+    inp.now_ms -= 365 * DAY_MS
+    rows.append(api.add(inp.now_ms, {"n": "after"}))
+    inp.poll(advance_seconds=60)
+    assert_exactly(inp, rows)
+
+
+def test_a_first_run_that_stops_resumes_from_the_same_start() -> None:
+    api = ScriptedApi(ApiQuirks(ids=False, order=DESCENDING, paging="walk_back", cap=100, bound_ms=SECOND_MS,
+                                time_ms=SECOND_MS))
+    rows = rows_for(api, 300, NOW_MS - 20 * DAY_MS, NOW_MS - 60_000, seed=12)
+    inp = Input(make_source=lambda: ScriptedSource(api), now_ms=NOW_MS)  # no start_date: the API's default reach
+    first = inp.poll(max_requests=1)
+    assert first.error is not None
+    inp.poll(advance_seconds=600)
+    assert_exactly(inp, rows)
+    assert inp.results[1].windows[0].window.start_ms == inp.results[0].windows[0].window.start_ms
+
+
+def test_an_unexpected_exception_still_leaves_a_failed_summary() -> None:
+    api = ScriptedApi(ApiQuirks())
+    rows_for(api, 10, NOW_MS - DAY_MS, NOW_MS - 60_000, seed=13)
+
+    class Broken(ScriptedSource):
+        def fetch(self, window: Any, cursor: Any, page_size: int) -> Any:
+            raise ValueError("a library's own exception, quoting https://host/?X-Amz-Signature=secret")
+
+    inp = Input(make_source=lambda: Broken(api), now_ms=NOW_MS, start_ms=NOW_MS - 2 * DAY_MS)
+    with pytest.raises(ValueError):
+        inp.poll()
+    [summary] = inp.sink.summaries
+    assert summary["status"] == "failed" and summary["error"] == "unexpected ValueError"

@@ -144,6 +144,31 @@ def test_only_us_eastern_served_places_the_repeated_november_hour(runner: InputR
     assert "zone_proven zone=America/New_York" in runner.log_text()
 
 
+def test_a_repeated_hour_without_a_step_back_loses_nothing(runner: InputRunner, lp: LivePersonSimulator) -> None:
+    # 01:05 EDT then 01:20 EST: nothing on the page shows the clocks went back between them. The second must
+    # keep its true time; the first may be written an hour late (the documented limit), but never lost.
+    lp.set_config(accepted_zones="eastern_only", unaccepted_zone="eastern")
+    fall_back = datetime(NOW.year if NOW.month >= 11 else NOW.year - 1, 11, 1, tzinfo=timezone.utc)
+    while fall_back.weekday() != 6:
+        fall_back += timedelta(days=1)
+    fall_back += timedelta(hours=6)
+    if NOW - fall_back > timedelta(days=390):
+        pytest.skip("the last fall-back is past retention")
+    template = lp.generate(1, NOW - timedelta(days=1), NOW - timedelta(hours=1), seed=5)[0]
+    edt = dict(template, instant=(fall_back - timedelta(minutes=55)).timestamp(), objectName="edt")
+    est = dict(template, instant=(fall_back + timedelta(minutes=20)).timestamp(), objectName="est")
+    lp.add_records([edt, est])
+    runner.configure(params(lp, start_date=(fall_back - timedelta(days=2)).strftime("%Y-%m-%d")))
+    first = runner.run()
+    second = runner.run()
+    written = [e for out in (first, second) for e in out.events if e.sourcetype == SOURCETYPE]
+    names = Counter(e.json()["objectName"] for e in written)
+    assert names["edt"] == 1 and names["est"] == 1
+    by_name = {e.json()["objectName"]: e.time for e in written}
+    assert by_name["est"] == f"{int(est['instant'])}.000"
+    assert by_name["edt"] in (f"{int(edt['instant'])}.000", f"{int(edt['instant']) + 3600}.000")
+
+
 def test_identical_rows_late_and_while_paging_are_written_once_each(runner: InputRunner,
                                                                      lp: LivePersonSimulator) -> None:
     rows = lp.generate(300, NOW - timedelta(days=2), NOW - timedelta(minutes=10), seed=7)

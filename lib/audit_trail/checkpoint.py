@@ -65,6 +65,8 @@ class CheckpointState:
     seen_floor_ms: Optional[int] = None
     high_ms: Optional[int] = None
     memory: Dict[str, Any] = field(default_factory=dict)
+    # Where a first run started, until a window completes: the next run resumes from the same start.
+    first_start_ms: Optional[int] = None
 
     def to_dict(self) -> Dict[str, Any]:
         """The saved form. Buckets whose keys were each written once share the state's own lists, so serialising
@@ -77,7 +79,7 @@ class CheckpointState:
         }
         return {"version": STATE_VERSION, "watermark_ms": self.watermark_ms, "seen": seen,
                 "saved_at": self.saved_at, "seen_floor_ms": self.seen_floor_ms, "high_ms": self.high_ms,
-                "memory": self.memory}
+                "memory": self.memory, "first_start_ms": self.first_start_ms}
 
     @classmethod
     def from_dict(cls, data: Any) -> CheckpointState:
@@ -90,14 +92,16 @@ class CheckpointState:
             msg = f"checkpoint version {version!r} is not supported (expected 1 or {STATE_VERSION}); {_RESET}"
             raise CheckpointError(msg)
         watermark, floor, high = data.get("watermark_ms"), data.get("seen_floor_ms"), data.get("high_ms")
+        first_start = data.get("first_start_ms")
         seen = data.get("seen") or {}
         memory = data.get("memory") or {}
-        if (any(v is not None and (not isinstance(v, int) or isinstance(v, bool)) for v in (watermark, floor, high))
+        if (any(v is not None and (not isinstance(v, int) or isinstance(v, bool))
+                for v in (watermark, floor, high, first_start))
                 or not isinstance(seen, dict) or not isinstance(memory, dict)):
             msg = f"checkpoint fields have the wrong types; {_RESET}"
             raise CheckpointError(msg)
         state = cls(watermark_ms=watermark, saved_at=float(data.get("saved_at") or 0.0), seen_floor_ms=floor,
-                    high_ms=high, memory=memory)
+                    high_ms=high, memory=memory, first_start_ms=first_start)
         try:
             # Version 1 grouped ids by the end of the window that wrote them, which is also how long a later
             # read could return them: the same grouping, each id written once.
@@ -127,7 +131,11 @@ class CheckpointState:
         """Marks everything up to ``end_ms`` collected and forgets keys no later read can return."""
         if self.watermark_ms is None or end_ms > self.watermark_ms:
             self.watermark_ms = end_ms
-        floor = self.watermark_ms - overlap_ms
+        self.first_start_ms = None
+        # Measured from the newest record written when that is older: a clock that ran ahead moves the watermark
+        # into the future, and the keys of the records it did write must outlive that for the recovery.
+        reference = self.watermark_ms if self.high_ms is None else min(self.watermark_ms, self.high_ms)
+        floor = reference - overlap_ms
         for bucket in [b for b in self.buckets if b + BUCKET_MS <= floor]:
             for key in self.buckets.pop(bucket):
                 self.counts.pop(key, None)

@@ -34,7 +34,7 @@ from .errors import (
 )
 from .logs import quoted
 from .pacing import Pacer, RetryPolicy
-from .source import AT_CAP_SPLIT, TOTALS_EXACT, AuditSource, Page, Window
+from .source import AT_CAP_SPLIT, TOTALS_ABSENT, TOTALS_EXACT, AuditSource, Page, Window
 from .summary import Gap, WindowSummary
 from .timefmt import format_iso_ms
 
@@ -64,6 +64,7 @@ class CollectionPolicy:
     min_split_ms: int = 1000
     max_requests: int = 5000
     max_run_seconds: Optional[float] = None
+    default_backfill_ms: int = 30 * 86_400_000  # a first run's reach where the API documents no retention
 
 
 class RunAborted(AuditTrailError):
@@ -81,13 +82,16 @@ class RunResult:
     error: Optional[BaseException] = None
 
 
-def content_key(record: Any) -> str:
-    """The key of a record without an id: a hash of its canonical JSON (identical rows share it).
+def content_key(record: Any, time_ms: Optional[int] = None) -> str:
+    """The key of a record without an id: a hash of its canonical JSON and its time (identical rows share it;
+    the time tells apart rows whose text is the same but whose instant is not, as in a repeated local hour).
 
     128 bits of SHA-256, base64: every key of a window is in each checkpoint saved while it is read, so the key's
     length is most of a checkpoint's size; at 128 bits a collision among a billion rows is still unthinkable.
     """
     canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if time_ms is not None:
+        canonical += f"@{time_ms}"
     digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).digest()[:16]
     return "c:" + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
@@ -187,8 +191,12 @@ class Collector:
                                 format_iso_ms(watermark), format_iso_ms(end_ms))
             state.watermark_ms = watermark = None
             state.seen_floor_ms = None
-        if watermark is None:
-            start_ms = floor_ms if floor_ms is not None else end_ms - 30 * 86_400_000
+        if watermark is None and state.first_start_ms is not None:
+            # A first run that did not finish: start where it started, so what it saved (a walk, a pending
+            # export) still lines up with the window.
+            start_ms = state.first_start_ms
+        elif watermark is None:
+            start_ms = floor_ms if floor_ms is not None else end_ms - self.policy.default_backfill_ms
             if self.policy.start_ms is not None:
                 if floor_ms is not None and self.policy.start_ms < floor_ms:
                     gaps.append(Gap("retention", self.policy.start_ms, floor_ms - 1, None))
@@ -199,12 +207,10 @@ class Collector:
                 # The clock was ahead when the checkpoint was written. Everything up to the newest record
                 # written was read then, so restart there rather than wait for the clock to catch up.
                 restart = min(state.high_ms if state.high_ms is not None else end_ms, end_ms)
-                if state.high_ms is None:
-                    gaps.append(Gap("clock_behind_checkpoint", restart + 1, watermark, None))
                 self.logger.warning("action=clock_behind_checkpoint watermark=%s end=%s restart_from=%s",
                                     format_iso_ms(watermark), format_iso_ms(end_ms), format_iso_ms(restart))
                 state.watermark_ms = watermark = restart
-                state.seen_floor_ms = min(state.seen_floor_ms or restart, restart)
+                state.seen_floor_ms = restart if state.seen_floor_ms is None else min(state.seen_floor_ms, restart)
                 self.checkpoint.commit()  # once decided, not again on every idle poll
             start_ms = _align_down(watermark - int(self.policy.overlap_seconds * 1000), unit)
             if state.seen_floor_ms is not None and start_ms < state.seen_floor_ms:
@@ -216,6 +222,8 @@ class Collector:
                 start_ms = floor_ms
         if start_ms > end_ms:
             return None, gaps
+        if state.watermark_ms is None:
+            state.first_start_ms = start_ms
         return Window(start_ms, end_ms), gaps
 
     # -- running ----------------------------------------------------------------------------------
@@ -251,7 +259,14 @@ class Collector:
                     self.checkpoint.probe()
                     probed = True
                 split = self._collect_window(planned, summary)
-            except AuditTrailError as exc:
+            except Exception as exc:
+                if not isinstance(exc, AuditTrailError):
+                    # A bug or a library's own exception: the window still gets its failed summary (type only: a
+                    # third-party message could quote request details), and the run's boundary logs it.
+                    summary.finish(self.wall_clock(), status="partial" if summary.records_emitted else "failed",
+                                   error=f"unexpected {type(exc).__name__}")
+                    self._report(summary, result)
+                    raise
                 if isinstance(exc, (RunStopped, WorkPending)):
                     status = "stopped"
                 else:
@@ -391,7 +406,7 @@ class Collector:
             page = self._fetch(window, cursor, size, summary)
             if first:
                 first_total = page.total
-                if first_total is not None and caps.totals != "absent":
+                if first_total is not None and caps.totals != TOTALS_ABSENT:
                     # Set before a split, whose halves compare their totals with it.
                     summary.total_found = first_total
                 if (splittable and first_total is not None and caps.at_cap == AT_CAP_SPLIT
@@ -401,7 +416,7 @@ class Collector:
                         return outcome
             elif caps.totals == TOTALS_EXACT and page.total is not None and page.total != first_total:
                 outcome.moved = True
-            if page.total is not None and caps.totals != "absent":
+            if page.total is not None and caps.totals != TOTALS_ABSENT:
                 summary.total_found = page.total
             # A unit of time on both sides of a page boundary: if the API orders equal times differently from
             # one request to the next, some of its rows may be on neither page and others on both. Where one
@@ -447,6 +462,8 @@ class Collector:
             if not outcome.written:
                 return
         self.logger.warning("action=tie_unsettled at=%s", format_iso_ms(tie_ms))
+        # Rows of that unit may have been on no page of any pass: say so in the summary, not only in the log.
+        summary.gaps.append(Gap("tie_unsettled", around.start_ms, around.end_ms, None))
 
     def _beyond_reach(self, total: int) -> bool:
         """Whether a window totalling ``total`` may hold records one search cannot return."""
@@ -538,12 +555,18 @@ class Collector:
         sourcetype = source.sourcetype
         bulky = frozenset(getattr(source, "bulky_fields", ()))
         forgotten_before = window.end_ms - int(self.policy.overlap_seconds * 1000)
+        timeless_bucket = bucket_of(window.end_ms + 2 * self.caps.bound_resolution_ms
+                                    + int(self.policy.overlap_seconds * 1000))
         try:
             for record in page.records:
                 rows += 1
                 is_dict = isinstance(record, dict)
                 record_id = source.record_id(record) if is_dict else None
                 record_ms = source.record_time_ms(record) if is_dict else None
+                # Every row counts in the page's fingerprint, those outside the window or left to a tie's re-read
+                # too: two pages of other windows' rows must not read as the same page twice.
+                key = record_id if record_id is not None else content_key(record, record_ms)
+                digest.update(key.encode("utf-8", "surrogatepass"))
                 if record_ms is None:
                     summary.malformed_records += 1
                     self.logger.warning("action=malformed_record missing=%s",
@@ -554,12 +577,7 @@ class Collector:
                     times.add(record_ms)
                     if record_id is None and record_ms in deferred:
                         continue
-                if record_id is not None:
-                    key, copies = record_id, 1
-                else:
-                    key = content_key(record)
-                    copies = listing.add(record_ms, key)
-                digest.update(key.encode("utf-8", "surrogatepass"))
+                copies = 1 if record_id is not None else listing.add(record_ms, key)
                 if state.written(key) >= copies:
                     summary.duplicates_dropped += 1
                     continue
@@ -571,9 +589,10 @@ class Collector:
                               **{k: v for k, v in record.items() if k in bulky}}
                 data = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
                 self.sink.write(data, record_ms, sourcetype)
-                # Kept for as long as a later read can return it: by its own time, or, without one, by the window.
+                # Kept for as long as a later read can return it: by its own time, or, without one, for as long as
+                # reads widened to the API's bounds can still reach this window.
                 state.remember(key, copies,
-                               bucket_of(record_ms, forgotten_before) if record_ms is not None else window.end_ms)
+                               bucket_of(record_ms, forgotten_before) if record_ms is not None else timeless_bucket)
                 if record_ms is not None and (high is None or record_ms > high):
                     high = record_ms
                 written += 1

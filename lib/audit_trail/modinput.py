@@ -321,7 +321,7 @@ def _run_locked(spec: InputSpec, policies: Policies, stanza: str, name: str, par
     except Exception as exc:  # noqa: BLE001 - the boundary: one stanza's failure must not kill the process
         # Type and message only: a third-party message could quote request details.
         logger.error("action=collection_failed error=%s", quoted(f"unexpected {type(exc).__name__}"))
-        logger.debug("action=collection_failed_detail", exc_info=True)
+        logger.debug("action=collection_failed_detail where=%s", quoted(_frames(exc)))
     finally:
         if source is not None:
             source.close()
@@ -337,6 +337,15 @@ def _pause(stop: Optional[threading.Event]) -> Callable[[float], None]:
         stop.wait(seconds)
 
     return pause
+
+
+def _frames(exc: BaseException) -> str:
+    """Where an unexpected exception was raised (file, line, function), without its message or locals: a
+    third-party message can quote request details, a URL with a signature, or a secret."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)[-6:]
+    return " < ".join(f"{os.path.basename(f.filename)}:{f.lineno}:{f.name}" for f in reversed(frames))
 
 
 def _run_seconds(policies: Policies, params: Dict[str, str]) -> Optional[float]:

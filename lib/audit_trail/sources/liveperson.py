@@ -170,6 +170,7 @@ class LivePersonSource:
                             signature_type="AUTH_HEADER")
         self._times: Dict[int, Optional[int]] = {}
         self._fold_after: Optional[Tuple[str, bool]] = None  # US/Eastern only: last wall time and its fold
+        self._refreshed = False  # the domain was looked up again during this page
 
     # -- the domain -------------------------------------------------------------------------------
 
@@ -240,7 +241,7 @@ class LivePersonSource:
             msg = f"audit request failed: {type(exc).__name__}"
             raise RetriableSourceError(msg) from None
         status = response.status_code
-        if status in (401, 404) and not getattr(self, "_refreshed", False):
+        if status in (401, 404) and not self._refreshed:
             # The account may have moved: look the domain up again once before calling the key wrong.
             self._refreshed = True
             old = host
@@ -354,17 +355,19 @@ class LivePersonSource:
                                                                           self._zone))
         rows, made = self._prove_zone(window, offset, size, rows)
         requests_made += made
-        times = [self._time_of(row) for row in rows]
+        times, _ = self._page_times(rows)
         step = offset_step(position, times, self._order, SECOND_MS)
         if step.oversized_tie and self._first(MAX_PAGE_SIZE) > len(rows):
             # One second fills the page: ask again for as many rows as the server gives, so it comes whole.
             size = MAX_PAGE_SIZE
             rows, _response, made = self._request(lambda: self._args(window, offset, self._first(size), self._zone))
             requests_made += made
-            times = [self._time_of(row) for row in rows]
+            times, _ = self._page_times(rows)
             step = offset_step(position, times, self._order, SECOND_MS)
         kept = rows[step.keep_from:]
-        self._times = {id(row): t for row, t in zip(kept, times[step.keep_from:])}
+        # Placed again without the rows the listing shifted onto this page: they must not move the fold.
+        kept_times, self._fold_after = self._page_times(kept)
+        self._times = {id(row): t for row, t in zip(kept, kept_times)}
         next_cursor = step.next_cursor
         last = times[-1] if times else None
         ordered = all(a is not None and b is not None and a <= b for a, b in zip(times, times[1:]))
@@ -384,9 +387,13 @@ class LivePersonSource:
         while not self.memory.get("zone_proven") and rows and self._zone != EASTERN:
             eastern, _, spent = self._request(lambda: self._args(window, offset, self._first(size), EASTERN))
             made += spent
-            ours = next((r.get("changeDate") for r in rows if isinstance(r, dict)), None)
-            theirs = next((r.get("changeDate") for r in eastern if isinstance(r, dict)), None)
-            if ours is None or ours != theirs:
+            # The first row that has a time, in both answers (the same row: same offset, same ascending order).
+            ours = next((r.get("changeDate") for r in rows if isinstance(r, dict) and r.get("changeDate")), None)
+            theirs = next((r.get("changeDate") for r in eastern if isinstance(r, dict) and r.get("changeDate")),
+                          None)
+            if ours is None:
+                break  # nothing to prove it by yet: the next page with a time will
+            if ours != theirs:
                 self.memory["zone_proven"] = self._zone
                 self._log("action=zone_proven zone=%s", quoted(self._zone))
                 break
@@ -394,50 +401,56 @@ class LivePersonSource:
             if self._zone == EASTERN:
                 self._log("action=zone_proven zone=%s note=%s", EASTERN,
                           quoted("the API ignores the requested timezone; times are converted from US/Eastern"))
-                self._fold_after = None
                 return eastern, made
             rows, _, spent = self._request(lambda: self._args(window, offset, self._first(size), self._zone))
             made += spent
         return rows, made
 
     def _time_of(self, row: Any) -> Optional[int]:
-        if not isinstance(row, dict):
-            return None
-        value = row.get("changeDate")
-        if not isinstance(value, str):
-            return None
-        match = _CHANGE_DATE.match(value)
-        if match is None:
-            return None
-        year, month, day, hour, minute, second = (int(g) for g in match.groups())
-        try:
-            wall = datetime(year, month, day, hour, minute, second)
-        except ValueError:
-            return None
-        if self._zone != EASTERN:
-            return _epoch_ms(wall.replace(tzinfo=timezone.utc))
-        return self._eastern_ms(wall, value)
+        times, _ = self._page_times([row])
+        return times[0]
 
-    def _eastern_ms(self, wall: datetime, text_value: str) -> int:
-        """US/Eastern wall time to UTC; in the repeated fall-back hour, rows ascending in time that step back in
-        wall time have crossed into the second occurrence."""
+    def _page_times(self, rows: Sequence[Any]) -> Tuple[List[Optional[int]], Optional[Tuple[str, bool]]]:
+        """The UTC times of a page's rows, and the repeated-hour state to carry to the next page.
+
+        In US/Eastern, a wall time of the hour repeated when clocks fall back is placed by the rows' ascending
+        order: a step back in wall time within that hour marks the second occurrence, so rows before a step back
+        (on this page) are in the first, rows after one (on this page or an earlier one) in the second. A row
+        with no step back on either side cannot be placed: it is taken as the second occurrence, which at worst
+        writes it an hour late (the first would put it before windows already read, and lose it), and logged.
+        """
+        values = [row.get("changeDate") if isinstance(row, dict) else None for row in rows]
+        walls = [_wall(value) for value in values]
+        if self._zone != EASTERN:
+            return [None if w is None else _epoch_ms(w.replace(tzinfo=timezone.utc)) for w in walls], None
         from zoneinfo import ZoneInfo
 
         zone = ZoneInfo(EASTERN)
-        first = wall.replace(tzinfo=zone, fold=0)
-        second = wall.replace(tzinfo=zone, fold=1)
-        if first.utcoffset() == second.utcoffset():
-            self._fold_after = None
-            return _epoch_ms(first)
-        previous = self._fold_after
-        fold = previous[1] if previous is not None else False
-        if previous is not None and not fold and text_value < previous[0]:
-            fold = True
-        elif previous is None and self._logger is not None:
-            self._logger.warning("action=ambiguous_time change_date=%s assumed=%s", quoted(text_value),
-                                 quoted("first occurrence (EDT)"))
-        self._fold_after = (text_value, fold)
-        return _epoch_ms(second if fold else first)
+        state = self._fold_after
+        times: List[Optional[int]] = []
+        for index, (value, wall) in enumerate(zip(values, walls)):
+            if wall is None or value is None:
+                times.append(None)
+                continue
+            first, second = wall.replace(tzinfo=zone, fold=0), wall.replace(tzinfo=zone, fold=1)
+            if first.utcoffset() == second.utcoffset():
+                state = None
+                times.append(_epoch_ms(first))
+                continue
+            if state is not None and (state[1] or value < state[0]):
+                fold = True
+            elif _steps_back_later(values, walls, index, zone):
+                fold = False
+            elif state is not None:
+                fold = state[1]
+            else:
+                fold = True
+                if self._logger is not None:
+                    self._logger.warning("action=ambiguous_time change_date=%s assumed=%s", quoted(value),
+                                         quoted("second occurrence (EST)"))
+            state = (value, fold)
+            times.append(_epoch_ms(second if fold else first))
+        return times, state
 
     def record_id(self, record: Dict[str, Any]) -> Optional[str]:
         return None  # LivePerson audit rows carry no id: the engine keys them by content
@@ -452,6 +465,36 @@ class LivePersonSource:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _wall(value: Any) -> Optional[datetime]:
+    """A changeDate (``yyyy-MM-dd HH:mm:ss.S``) as a naive wall time, or None."""
+    match = _CHANGE_DATE.match(value) if isinstance(value, str) else None
+    if match is None:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in match.groups())
+    try:
+        return datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        return None
+
+
+def _ambiguous(wall: datetime, zone: Any) -> bool:
+    return wall.replace(tzinfo=zone, fold=0).utcoffset() != wall.replace(tzinfo=zone, fold=1).utcoffset()
+
+
+def _steps_back_later(values: Sequence[Any], walls: Sequence[Optional[datetime]], index: int, zone: Any) -> bool:
+    """Whether, after row ``index`` and still inside the repeated hour, the wall time steps back."""
+    previous = values[index]
+    for value, wall in zip(values[index + 1:], walls[index + 1:]):
+        if wall is None:
+            continue
+        if not _ambiguous(wall, zone):
+            return False
+        if value < previous:
+            return True
+        previous = value
+    return False
 
 
 def _days(window: Window) -> Tuple[str, str]:

@@ -170,7 +170,7 @@ class ExportFile:
             return
         try:
             text = io.TextIOWrapper(spool.reader(), encoding="utf-8-sig", errors="replace", newline="")
-            reader = csv.reader(_nul_safe(text))
+            reader = _reader(text)
             next(reader, None)
             columns = self.columns
             width = len(columns)
@@ -198,6 +198,15 @@ class ExportFile:
 # would make the whole export unreadable, run after run. NUL goes through as a lone surrogate, which decoded UTF-8
 # never contains, and is put back in the values.
 NUL_STAND_IN = "\ud800"
+# The csv module refuses a field over 128 KiB by default: one long "New Value" (a pasted certificate, a long
+# list) would make the export unreadable run after run. A field can be as long as the file.
+FIELD_LIMIT = 1 << 30
+
+
+def _reader(lines: Iterable[str]) -> Any:
+    if csv.field_size_limit() < FIELD_LIMIT:
+        csv.field_size_limit(FIELD_LIMIT)
+    return csv.reader(_nul_safe(lines))
 
 
 def _nul_safe(lines: Iterable[str]) -> Iterator[str]:
@@ -217,7 +226,7 @@ def read_export(spool: Spool) -> ExportFile:
         return ExportFile(None, [], None)
     text = io.TextIOWrapper(spool.reader(), encoding="utf-8-sig", errors="replace", newline="")
     try:
-        reader = csv.reader(_nul_safe(text))
+        reader = _reader(text)
         header = [name.replace(NUL_STAND_IN, "\x00") for name in next(reader, None) or []]
         columns = _unique([name.lstrip(BOM) if i == 0 else name for i, name in enumerate(header)])
         time_column = _time_column(columns)

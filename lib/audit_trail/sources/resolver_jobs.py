@@ -276,7 +276,11 @@ class ExportApi:
 
     def _download_error(self, response: Any) -> Exception:
         status = response.status_code
-        match = _XML_CODE.search(response.raw.read(4096, decode_content=True) or b"")
+        try:
+            head = response.raw.read(4096, decode_content=True) or b""
+        except Exception:  # noqa: BLE001 - an error body cut or stalled says nothing more than its status
+            head = b""
+        match = _XML_CODE.search(head)
         code = safe_code(match.group(1).decode("utf-8", "replace"), (self._key,)) if match else "-"
         if status in (403, 404, 410):
             return UrlRefused(f"the object store refused the signed URL (HTTP {status} {code})", status, code)
