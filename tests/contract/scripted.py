@@ -137,16 +137,19 @@ class ScriptedSource:
         offset_cursor: Optional[OffsetCursor] = cursor
         offset = offset_cursor.offset if offset_cursor else 0
         chunk = matches[offset: offset + size]
-        step = offset_step(offset_cursor, cut_times([self.record_time_ms(r) for r in chunk], q.time_ms), q.order, q.time_ms)
+        step = offset_step(offset_cursor, self._times(chunk), q.order, q.time_ms)
         requests = 1
         if step.oversized_tie and size < self.capabilities.max_page_size and not q.page_clamp:
             # One unit of time fills the page: ask again for the largest page, so it is listed whole.
             matches = self.api.search(start, end)
             requests += 1
             chunk = matches[offset: offset + self.capabilities.max_page_size]
-            step = offset_step(offset_cursor, cut_times([self.record_time_ms(r) for r in chunk], q.time_ms), q.order, q.time_ms)
+            step = offset_step(offset_cursor, self._times(chunk), q.order, q.time_ms)
         return Page(records=chunk[step.keep_from:], next_cursor=step.next_cursor, total=reported,
                     relisted=step.relisted, moved=step.moved, requests=requests)
+
+    def _times(self, rows: List[Dict[str, Any]]) -> List[Optional[int]]:
+        return cut_times([self.record_time_ms(r) for r in rows], self.api.quirks.time_ms)
 
     def _walk_back(self, window: Window, cursor: Any) -> Page:
         q = self.api.quirks
