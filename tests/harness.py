@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -40,7 +41,9 @@ def entry_script(directory: Path, scheme: str, policies: Optional[Dict[str, Any]
     retry = values.pop("retry", None)
     if "timeout" in values:
         values["timeout"] = tuple(values["timeout"])
-    path = directory / f"run_{scheme}.py"
+    # Named by its policies: two runners of one input in one folder must not share a stand-in.
+    tag = hashlib.sha256(json.dumps(policies, sort_keys=True).encode()).hexdigest()[:10]
+    path = directory / f"run_{scheme}_{tag}.py"
     path.write_text(
         "import sys\n"
         f"sys.path.insert(0, {str(APP_DIR / 'lib')!r})\n"
