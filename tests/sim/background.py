@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
+import struct
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -107,3 +108,12 @@ class DispatchingHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         raise NotImplementedError
+
+    def reset(self) -> None:
+        """Drops the connection with a TCP RST (SO_LINGER of zero), as a crashing peer or middlebox does."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        except OSError:
+            pass

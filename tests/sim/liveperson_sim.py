@@ -20,9 +20,7 @@ import dataclasses
 import json
 import random
 import re
-import socket
 import ssl
-import struct
 import threading
 import time
 import traceback
@@ -793,14 +791,6 @@ class _Handler(DispatchingHandler):
             self.wfile.write(raw[index : index + 1])
             self.wfile.flush()
 
-    def reset(self) -> None:
-        # SO_LINGER with a zero timeout makes close() send a TCP RST instead of an orderly FIN.
-        self.close_connection = True
-        try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
-        except OSError:
-            pass
 
 
 # ----- the simulator -----------------------------------------------------------------------------------------

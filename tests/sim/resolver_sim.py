@@ -31,7 +31,6 @@ import re
 import secrets
 import socket
 import ssl
-import struct
 import threading
 import time
 import uuid
@@ -42,6 +41,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from xml.sax.saxutils import escape
 
 from .background import BackgroundServer, DispatchingHandler, LoopbackHTTPServer
+from .faults import Fault, FaultQueue
 from .resolver_records import AuditRow, Instant, generate_rows
 from .tls import LoopbackTLS
 
@@ -220,14 +220,6 @@ class _Issued:
     ttl: float
 
 
-@dataclasses.dataclass
-class _Fault:
-    kind: str
-    remaining: int
-    path: str
-    params: Dict[str, Any]
-
-
 class _Reply(Exception):
     """Raised inside request handling to send a complete response at once."""
 
@@ -308,14 +300,6 @@ class _Handler(DispatchingHandler):
         self.end_headers()
         self.wfile.write(reply.body)
 
-    def reset(self) -> None:
-        # SO_LINGER with a zero timeout makes close() send a TCP RST instead of an orderly FIN.
-        self.close_connection = True
-        try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
-        except OSError:
-            pass
 
     def hang_up(self) -> None:
         # An orderly close mid-body: the client sees a short read, not a reset.
@@ -357,7 +341,7 @@ class ResolverSimulator(BackgroundServer):
         self._objects: Dict[str, _Job] = {}
         self._issued: Dict[str, _Issued] = {}
         self._next_number = _FIRST_NUMERIC_JOB
-        self._faults: List[_Fault] = []
+        self._faults = FaultQueue()
         self._signing_key = secrets.token_bytes(32)
         self._tls: Optional[LoopbackTLS] = None
         self._download: Optional[_DownloadListener] = None
@@ -548,23 +532,14 @@ class ResolverSimulator(BackgroundServer):
         if count < 1:
             msg = "count must be at least 1"
             raise ValueError(msg)
-        with self._lock:
-            self._faults.append(_Fault(kind, count, path, dict(params)))
+        self._faults.add(kind, count, path, params)
 
-    def _take_fault(self, path: str, kinds: Tuple[str, ...]) -> Optional[_Fault]:
-        with self._lock:
-            for fault in self._faults:
-                if fault.path == path and fault.kind in kinds:
-                    fault.remaining -= 1
-                    if fault.remaining <= 0:
-                        self._faults.remove(fault)
-                    return fault
-        return None
+    def _take_fault(self, path: str, kinds: Tuple[str, ...]) -> Optional[Fault]:
+        return self._faults.take(path, kinds)
 
     def clear_faults(self) -> None:
         """Drop every queued fault that has not fired yet."""
-        with self._lock:
-            self._faults.clear()
+        self._faults.clear()
 
     def expire_urls(self) -> None:
         """Make every signed URL issued so far expired now."""
@@ -675,7 +650,7 @@ class ResolverSimulator(BackgroundServer):
             counts = self._stats["statuses"][entry["kind"]]
             counts[status] = counts.get(status, 0) + 1
 
-    def _fault_reply(self, fault: _Fault, kind: str) -> _Reply:
+    def _fault_reply(self, fault: Fault, kind: str) -> _Reply:
         if fault.kind == "auth":
             if kind == "download":
                 return _xml_reply(403, "AccessDenied", "Access Denied")
@@ -885,7 +860,7 @@ class ResolverSimulator(BackgroundServer):
             )
         return issued.job
 
-    def _stream(self, handler: _Handler, job: _Job, fault: Optional[_Fault], entry: Dict[str, Any]) -> None:
+    def _stream(self, handler: _Handler, job: _Job, fault: Optional[Fault], entry: Dict[str, Any]) -> None:
         cfg = self.config
         rows, fmt = job.rows or [], job.fmt or _Format.of(cfg)
         if job.size is None:

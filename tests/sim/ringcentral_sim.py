@@ -26,9 +26,7 @@ import random
 import re
 import secrets
 import signal
-import socket
 import ssl
-import struct
 import sys
 import threading
 import time
@@ -39,6 +37,7 @@ from typing import Any, Deque, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 from .background import BackgroundServer, DispatchingHandler, LoopbackHTTPServer
+from .faults import Fault, FaultQueue
 from .records import (
     DEFAULT_ACCOUNT_ID,
     DEFAULT_ACCOUNT_NAME,
@@ -134,14 +133,6 @@ class _Session:
     endpoint_id: str
     refresh_token: Optional[str] = None
     refresh_expires: float = 0.0
-
-
-@dataclasses.dataclass
-class _Fault:
-    kind: str
-    remaining: int
-    path: str
-    params: Dict[str, Any]
 
 
 @dataclasses.dataclass
@@ -381,14 +372,6 @@ class _Handler(DispatchingHandler):
             self.wfile.write(raw[index : index + 1])
             self.wfile.flush()
 
-    def _reset(self) -> None:
-        # SO_LINGER with a zero timeout makes close() send a TCP RST instead of an orderly FIN.
-        self.close_connection = True
-        try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
-        except OSError:
-            pass
 
 
 class RingCentralSimulator(BackgroundServer):
@@ -400,7 +383,7 @@ class RingCentralSimulator(BackgroundServer):
         self._stopping = threading.Event()
         self._stored: List[_Stored] = []
         self._sessions: Dict[str, _Session] = {}
-        self._faults: List[_Fault] = []
+        self._faults = FaultQueue()
         self._heavy = _RateGroup("heavy")
         self._auth = _RateGroup("auth")
         self._server: Optional[_Server] = None
@@ -557,23 +540,14 @@ class RingCentralSimulator(BackgroundServer):
         if fault == "trickle" and float(params.get("interval", 0.05)) <= 0:
             msg = "trickle fault needs interval > 0"
             raise ValueError(msg)
-        with self._lock:
-            self._faults.append(_Fault(fault, count, path, dict(params)))
+        self._faults.add(fault, count, path, params)
 
-    def _take_fault(self, path: str, kinds: Tuple[str, ...]) -> Optional[_Fault]:
-        with self._lock:
-            for fault in self._faults:
-                if fault.path == path and fault.kind in kinds:
-                    fault.remaining -= 1
-                    if fault.remaining <= 0:
-                        self._faults.remove(fault)
-                    return fault
-        return None
+    def _take_fault(self, path: str, kinds: Tuple[str, ...]) -> Optional[Fault]:
+        return self._faults.take(path, kinds)
 
     def clear_faults(self) -> None:
         """Drop every queued fault that has not fired yet."""
-        with self._lock:
-            self._faults.clear()
+        self._faults.clear()
 
     def expire_tokens(self) -> None:
         """Make every issued access token invalid now, as if it had expired early (refresh tokens survive)."""
@@ -667,7 +641,7 @@ class RingCentralSimulator(BackgroundServer):
             self._stopping.wait(float(fault.params["seconds"]))
         if fault is not None and fault.kind == "reset":
             self._log(handler.command, path, group, 0, logged_body, had_auth, fault_name)
-            handler._reset()
+            handler.reset()
             return
         try:
             if handler.command != "POST" and kind != "other":
@@ -694,14 +668,14 @@ class RingCentralSimulator(BackgroundServer):
             handler.close_connection = True
 
     @staticmethod
-    def _raise_status_fault(fault: _Fault) -> None:
+    def _raise_status_fault(fault: Fault) -> None:
         status = int(fault.params.get("status", 503))
         headers = {}
         if "retry_after" in fault.params:
             headers["Retry-After"] = str(int(fault.params["retry_after"]))
         raise _Reply(status, _server_error(status), headers)
 
-    def _rate_limit(self, group: _RateGroup, key: str, fault: Optional[_Fault]) -> Dict[str, str]:
+    def _rate_limit(self, group: _RateGroup, key: str, fault: Optional[Fault]) -> Dict[str, str]:
         """Count the request in its group; return the rate headers or raise a 429 reply."""
         cfg = self._cfg
         if group is self._heavy:
@@ -770,7 +744,7 @@ class RingCentralSimulator(BackgroundServer):
             raise _Reply(400, _oauth_error("invalid_request", "OAU-101", "Request body is not valid")) from exc
         return {key: values[0] for key, values in parsed.items()}
 
-    def _token(self, handler: _Handler, raw: bytes, fault: Optional[_Fault]) -> _Reply:
+    def _token(self, handler: _Handler, raw: bytes, fault: Optional[Fault]) -> _Reply:
         client_key = self._client_id_from(handler)[0] or "-"
         headers = self._rate_limit(self._auth, client_key, fault)
         try:
@@ -906,7 +880,7 @@ class RingCentralSimulator(BackgroundServer):
         for sid in dead:
             del self._sessions[sid]
 
-    def _revoke(self, handler: _Handler, query: str, raw: bytes, fault: Optional[_Fault]) -> _Reply:
+    def _revoke(self, handler: _Handler, query: str, raw: bytes, fault: Optional[Fault]) -> _Reply:
         client_key = self._client_id_from(handler)[0] or "-"
         headers = self._rate_limit(self._auth, client_key, fault)
         try:
@@ -943,7 +917,7 @@ class RingCentralSimulator(BackgroundServer):
                     return session
         raise _Reply(401, _api_error("OAU-213", "Token not found", top_code="TokenInvalid"))
 
-    def _search(self, handler: _Handler, account: str, raw: bytes, fault: Optional[_Fault]) -> _Reply:
+    def _search(self, handler: _Handler, account: str, raw: bytes, fault: Optional[Fault]) -> _Reply:
         session = self._bearer_session(handler)
         cfg = self._cfg
         headers = self._rate_limit(self._heavy, f"{cfg.owner_id}:{cfg.client_id}", fault)
