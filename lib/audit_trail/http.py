@@ -330,6 +330,15 @@ def splunkd_handler(total_seconds: float = SPLUNKD_TOTAL_SECONDS,
     return request
 
 
+def retry_after(response: Any) -> Optional[float]:
+    """The seconds a response's Retry-After header asks for, or None where it has none or one not in seconds."""
+    raw = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(raw)) if raw is not None else None
+    except ValueError:
+        return None
+
+
 # -- proxy URLs -------------------------------------------------------------------------------------
 
 

@@ -37,6 +37,7 @@ from ..errors import (
     RateLimited,
     RetriableSourceError,
 )
+from ..http import retry_after
 from ..logs import quoted
 from ..pacing import RetryPolicy
 from ..paging import OffsetCursor, offset_step
@@ -270,12 +271,7 @@ class LivePersonSource:
     def _error(self, response: Any) -> Exception:
         status = response.status_code
         if status == 429:
-            retry_after = response.headers.get("Retry-After")
-            try:
-                seconds: Optional[float] = float(retry_after) if retry_after is not None else None
-            except ValueError:
-                seconds = None
-            return RateLimited("audit API rate limited (HTTP 429)", seconds, "audit")
+            return RateLimited("audit API rate limited (HTTP 429)", retry_after(response), "audit")
         if status >= 500:
             return RetriableSourceError(f"audit API HTTP {status}", status)
         if status == 401:

@@ -26,7 +26,7 @@ from ..errors import (
     RetriableSourceError,
     safe_code,
 )
-from ..http import Deadline
+from ..http import Deadline, retry_after
 from .resolver_csv import READ_BYTES, ExportFile, ExportFormatError, IncompleteExport, read_export, spool_body
 
 EXPORT_PATH = "/api/audit/user/export"
@@ -100,14 +100,6 @@ def job_status(answer: Any) -> JobStatus:
         return JobStatus(None, f"the job reported status {safe_code(label.strip())}")
     url = lowered.get("signedurl")
     return JobStatus(url if isinstance(url, str) and url.strip() else None, None)
-
-
-def retry_after(response: Any) -> Optional[float]:
-    raw = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(raw)) if raw is not None else None
-    except ValueError:
-        return None
 
 
 class ExportApi:

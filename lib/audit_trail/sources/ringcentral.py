@@ -35,6 +35,7 @@ from ..errors import (
     RetriableSourceError,
     safe_code,
 )
+from ..http import retry_after
 from ..pacing import RetryPolicy
 from ..source import AT_CAP_SPLIT, TOTALS_EXACT, UNORDERED, Capabilities, Page, RateInfo, Window
 from ..timefmt import format_iso_ms, parse_iso_ms
@@ -105,14 +106,6 @@ def _error_code(response: Any, secrets: Sequence[str] = ()) -> str:
         param = errors[0].get("parameterName")
         return f"{code} parameter={safe_code(param, secrets)}" if param else code
     return safe_code(body.get("errorCode") or body.get("error"), secrets)
-
-
-def _retry_after(response: Any) -> Optional[float]:
-    raw = response.headers.get("Retry-After")
-    try:
-        return float(raw) if raw is not None else None
-    except ValueError:
-        return None
 
 
 def _rate_info(response: Any) -> RateInfo:
@@ -250,7 +243,7 @@ class RingCentralAuth:
             return RetriableSourceError(f"token request to {self.settings.server_url} failed: {cause}")
         status, code = response.status_code, _error_code(response, self._secrets())
         if status == 429:
-            return RateLimited(f"token request rate limited ({code})", _retry_after(response), "auth", code,
+            return RateLimited(f"token request rate limited ({code})", retry_after(response), "auth", code,
                                _rate_info(response).window_seconds)
         if status >= 500:
             return RetriableSourceError(f"token endpoint HTTP {status} ({code})", status, code)
@@ -362,7 +355,7 @@ class RingCentralSource:
             rate = _rate_info(response)
             # Without headers, assume the Heavy plan's documented 60 s window: a shorter wait would land
             # inside the penalty and restart it.
-            return RateLimited(msg, _retry_after(response), rate.group or "heavy", code,
+            return RateLimited(msg, retry_after(response), rate.group or "heavy", code,
                                rate.window_seconds or HEAVY_WINDOW_SECONDS)
         if status >= 500:
             return RetriableSourceError(f"audit search HTTP {status} ({code})", status, code)
