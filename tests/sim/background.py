@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import ssl
 import struct
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional
+from typing import Any, Generic, Optional, TypeVar
 
 
 class BackgroundServer:
@@ -54,6 +55,34 @@ class BackgroundServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+ConfigT = TypeVar("ConfigT")
+
+
+class ConfiguredSimulator(BackgroundServer, Generic[ConfigT]):
+    """A vendor simulator: a dataclass config guarded by a lock, served over TLS from a throwaway CA.
+
+    Subclasses set ``_cfg``, ``_lock`` and, once started, ``_tls`` (a ``tls.LoopbackTLS``).
+    """
+
+    _cfg: ConfigT
+    _lock: Any
+    _tls: Optional[Any] = None
+
+    @property
+    def ca_path(self) -> str:
+        """PEM file of the CA that signed the simulator's certificates; pass it to clients as their CA bundle."""
+        if self._tls is None:
+            msg = "simulator not started"
+            raise RuntimeError(msg)
+        return str(self._tls.ca_path)
+
+    @property
+    def config(self) -> ConfigT:
+        """A snapshot of the current configuration."""
+        with self._lock:
+            return dataclasses.replace(self._cfg)  # type: ignore[type-var]
 
 
 class LoopbackHTTPServer(ThreadingHTTPServer):

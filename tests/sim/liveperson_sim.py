@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from oauthlib.oauth1.rfc5849 import signature as oauth_signature
 from oauthlib.oauth1.rfc5849 import utils as oauth_utils
 
-from .background import BackgroundServer, DispatchingHandler, LoopbackHTTPServer
+from .background import ConfiguredSimulator, DispatchingHandler, LoopbackHTTPServer
 from .liveperson_records import (
     ACTION_TYPE,
     DEFAULT_ACCOUNT_ID,
@@ -796,7 +796,7 @@ class _Handler(DispatchingHandler):
 # ----- the simulator -----------------------------------------------------------------------------------------
 
 
-class LivePersonSimulator(BackgroundServer):
+class LivePersonSimulator(ConfiguredSimulator[SimConfig]):
     """The simulated LivePerson account; see the module docstring and ``SimConfig``."""
 
     def __init__(self, config: Optional[SimConfig] = None, listeners: Sequence[str] = ("primary", "secondary")):
@@ -884,20 +884,6 @@ class LivePersonSimulator(BackgroundServer):
     def listeners(self) -> Tuple[str, ...]:
         """Listener names; the first is the primary."""
         return self._names
-
-    @property
-    def ca_path(self) -> str:
-        """PEM file of the CA that signed every listener's certificate."""
-        if self._tls is None:
-            msg = "simulator not started"
-            raise RuntimeError(msg)
-        return self._tls.ca_path
-
-    @property
-    def config(self) -> SimConfig:
-        """A snapshot of the current configuration."""
-        with self._lock:
-            return dataclasses.replace(self._cfg)
 
     def set_config(self, **changes: Any) -> None:
         """Change configuration fields at runtime.

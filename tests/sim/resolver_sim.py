@@ -40,7 +40,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 from urllib.parse import parse_qs, quote, urlsplit
 from xml.sax.saxutils import escape
 
-from .background import BackgroundServer, DispatchingHandler, LoopbackHTTPServer
+from .background import BackgroundServer, ConfiguredSimulator, DispatchingHandler, LoopbackHTTPServer
 from .faults import Fault, FaultQueue
 from .resolver_records import AuditRow, Instant, generate_rows
 from .tls import LoopbackTLS
@@ -326,7 +326,7 @@ class _DownloadListener(BackgroundServer):
         self._join()
 
 
-class ResolverSimulator(BackgroundServer):
+class ResolverSimulator(ConfiguredSimulator[SimConfig]):
     """The simulated Resolver Core tenant and its object store; see the module docstring and ``SimConfig``."""
 
     def __init__(self, config: Optional[SimConfig] = None) -> None:
@@ -395,20 +395,6 @@ class ResolverSimulator(BackgroundServer):
         if self._download is None:
             return self.base_url
         return f"https://{self._cfg.download_host}:{self._download.port}"
-
-    @property
-    def ca_path(self) -> str:
-        """PEM file of the CA that signed both listeners' certificate; pass it to clients as their CA bundle."""
-        if self._tls is None:
-            msg = "simulator not started"
-            raise RuntimeError(msg)
-        return self._tls.ca_path
-
-    @property
-    def config(self) -> SimConfig:
-        """A snapshot of the current configuration."""
-        with self._lock:
-            return dataclasses.replace(self._cfg)
 
     def set_config(self, **changes: Any) -> None:
         """Change configuration fields at runtime; jobs already finished keep the file they wrote.

@@ -36,7 +36,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Deque, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
-from .background import BackgroundServer, DispatchingHandler, LoopbackHTTPServer
+from .background import ConfiguredSimulator, DispatchingHandler, LoopbackHTTPServer
 from .faults import Fault, FaultQueue
 from .records import (
     DEFAULT_ACCOUNT_ID,
@@ -374,7 +374,7 @@ class _Handler(DispatchingHandler):
 
 
 
-class RingCentralSimulator(BackgroundServer):
+class RingCentralSimulator(ConfiguredSimulator[SimConfig]):
     """The simulated RingCentral platform; see the module docstring and ``SimConfig``."""
 
     def __init__(self, config: Optional[SimConfig] = None) -> None:
@@ -420,20 +420,6 @@ class RingCentralSimulator(BackgroundServer):
             raise RuntimeError(msg)
         host, port = self._server.server_address[:2]
         return f"https://{host}:{port}"
-
-    @property
-    def ca_path(self) -> str:
-        """PEM file of the CA that signed the server certificate; pass it to clients as their CA bundle."""
-        if self._tls is None:
-            msg = "simulator not started"
-            raise RuntimeError(msg)
-        return self._tls.ca_path
-
-    @property
-    def config(self) -> SimConfig:
-        """A snapshot of the current configuration."""
-        with self._lock:
-            return dataclasses.replace(self._cfg)
 
     def set_config(self, **changes: Any) -> None:
         """Change configuration fields at runtime.
